@@ -1,0 +1,64 @@
+"""Requests and results at the generation seam.
+
+The pipeline builds `GenerationRequest`s (system + user text, per-request sampling params); the
+engine formats them for its preset (OpenChatKit `<human>:` turns or the model's chat template),
+so prompt-building code never depends on which model runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    request_id: str
+    user: str  # instruction + numbered sources; never trimmed from the instruction side
+    system: str = ""
+    max_new_tokens: int | None = None  # None -> preset default
+    temperature: float | None = None  # None -> preset default; 0 -> greedy
+    top_k: int | None = None
+    top_p: float | None = None
+    seed: int | None = None
+
+
+@dataclass
+class Completion:
+    request_id: str
+    text: str
+    tokens_in: int = 0
+    tokens_out: int = 0
+    finish_reason: str = "stop"  # "stop" | "length" | "error"
+    error: str = ""
+
+
+@dataclass
+class GenerationStats:
+    """Accounting for one batched job (recorded in the run manifest)."""
+
+    requests: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    seconds: float = 0.0
+    load_seconds: float = 0.0
+    device: str = "cpu"
+    dtype: str = "float32"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens_out / self.seconds if self.seconds else 0.0
+
+
+class Engine(Protocol):
+    """What the pipeline needs from a model; the real engine and test fakes both satisfy it."""
+
+    name: str  # preset name
+    revision: str  # model revision/digest recorded for audit
+
+    def generate(self, requests: list[GenerationRequest]) -> list[Completion]: ...
+
+    def loglikelihood(self, pairs: list[tuple[str, str]]) -> list[list[float]]:
+        """Per-token log-probabilities of each continuation given its raw (already formatted) context."""
+        ...

@@ -1,0 +1,89 @@
+"""The report as data: what assembly produces and the templates render.
+
+pydantic with `extra="forbid"` so a template never sees a field the code did not mean to give it.
+Model-written text lives only in `Paragraph.text` and is sanitized before it is stored here.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceRef(_Strict):
+    n: int  # 1-based citation number, unique within a report
+    passage_id: str
+    corpus: str  # filings | news | wikipedia
+    ticker: str
+    form: str
+    date: str
+    title: str
+    section: str
+    url: str
+    excerpt: str  # first ~300 chars of the passage, plain text
+
+
+class Verdict(_Strict):
+    label: str  # one of the five OpenChatKit moderation labels, or "error"
+    action: Literal["publish", "caution", "withhold"]
+    scores: dict[str, float]  # label -> mean token log-prob (calibrated)
+    margin: float  # best minus second-best score
+    reason: str  # human sentence shown in the report
+
+
+class Paragraph(_Strict):
+    text: str  # sanitized plain text; citation markers kept as "[n]"
+    citations: list[int]  # valid citation numbers found in text, in order
+    invalid_citations: list[int] = []  # [n] markers that were not among the section's sources
+    cited: bool  # at least one valid citation
+
+
+class SectionReport(_Strict):
+    key: str  # "overview" | "financials" | "developments" | "risks" | user-defined
+    title: str
+    status: Literal["published", "caution", "withheld", "failed"]
+    paragraphs: list[Paragraph]
+    verdict: Verdict | None
+    note: str = ""  # reason shown when withheld/failed, or a caution banner text
+    sources: list[int]  # citation numbers offered to the model for this section
+
+
+class FactRow(_Strict):
+    line: str  # "revenue"
+    label: str  # "Revenue"
+    unit: str  # "USD", "USD/shares", "%"
+    values: dict[str, float | None]  # fiscal year ("2024") -> value (fully scaled; % as 0-100)
+    concept: str  # XBRL concept (or "derived: gross_profit / revenue")
+
+
+class FactsTable(_Strict):
+    years: list[str]  # fiscal years, oldest first
+    rows: list[FactRow]
+    source: str  # e.g. "SEC companyfacts (CIK0000320193), 10-K filed 2024-11-01"
+
+
+class Chart(_Strict):
+    file: str  # file name of the SVG written next to the report
+    title: str
+    svg: str  # the SVG markup, built by reports.charts from numbers only
+
+
+class Report(_Strict):
+    ticker: str
+    company: str
+    cik: str
+    as_of: str  # ISO date the report describes
+    run_id: str
+    generated_at: str  # ISO timestamp UTC
+    model: str  # preset name + revision
+    status: Literal["published", "caution", "withheld", "failed"]  # worst section status
+    sections: list[SectionReport]
+    facts: FactsTable | None
+    charts: list[Chart]
+    sources: list[SourceRef]
+    warnings: list[str]  # data gaps, stale sources, ingest problems
