@@ -68,7 +68,9 @@ class Fact:
 
     ticker: str
     line: str  # standard line: "revenue", "net_income", "eps_diluted", ...
-    concept: str  # XBRL concept actually used, e.g. "us-gaap:RevenueFromContractWithCustomerExcludingAssessedTax"
+    concept: (
+        str  # XBRL concept actually used, e.g. "us-gaap:RevenueFromContractWithCustomerExcludingAssessedTax"
+    )
     value: float  # in `unit`, fully scaled (USD, not millions)
     unit: str  # "USD", "USD/shares", "shares"
     fiscal_year: int

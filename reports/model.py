@@ -40,6 +40,7 @@ class Paragraph(_Strict):
     text: str  # sanitized plain text; citation markers kept as "[n]"
     citations: list[int]  # valid citation numbers found in text, in order
     invalid_citations: list[int] = []  # [n] markers that were not among the section's sources
+    attributed: list[int] = []  # numbers added by similarity attribution (reports.checks), not by the model
     cited: bool  # at least one valid citation
 
 
@@ -87,3 +88,37 @@ class Report(_Strict):
     charts: list[Chart]
     sources: list[SourceRef]
     warnings: list[str]  # data gaps, stale sources, ingest problems
+
+
+class SectionBadge(_Strict):
+    """One section's outcome as the run index shows it."""
+
+    key: str
+    title: str
+    status: Literal["published", "caution", "withheld", "failed"]
+    label: str  # moderation label ("" when moderation did not run, e.g. the section failed)
+
+
+class RunEntry(_Strict):
+    """One ticker's line in the run index: a report that was written, or a ticker that failed."""
+
+    ticker: str
+    company: str = ""
+    status: Literal["published", "caution", "withheld", "failed"]
+    sections: list[SectionBadge] = []
+    cited_pct: float | None = None  # % of shown paragraphs with a valid citation; None if none shown
+    md: str = ""  # report file names relative to the index ("AAPL.md"); "" when not written
+    html: str = ""
+    error: str = ""  # one-line reason for a failed ticker
+
+
+class RunSummary(_Strict):
+    """What `index.html` renders for one pipeline run."""
+
+    run_id: str
+    generated_at: str  # ISO timestamp UTC
+    as_of: str
+    model: str
+    entries: list[RunEntry]
+    totals: dict[str, float] = {}  # e.g. tickers, reports, failed, tokens_out
+    timings: dict[str, float] = {}  # stage -> seconds

@@ -19,7 +19,14 @@ import sys
 from pathlib import Path
 
 TICKERS = ["AAPL", "NVDA", "TSLA", "AMZN", "META"]
-EXCERPT_CHARS = 400  # short excerpt: enough to retrieve on, far from the full article
+EXCERPT_CHARS = 400
+# The S&P 500 dump has "Amazon" (a disambiguation page) for AMZN; the topic folder has the real article.
+REPLACEMENTS = {"AMZN": ("Amazon (company)", "Amazon_company.txt")}
+GENERAL_TOPICS = [
+    ("S&P 500", "SP_500.txt"),
+    ("Market capitalization", "Market_capitalization.txt"),
+    ("Nasdaq", "NASDAQ.txt"),
+]  # short excerpt: enough to retrieve on, far from the full article
 
 
 def main(shared: Path, out: Path) -> None:
@@ -32,9 +39,10 @@ def main(shared: Path, out: Path) -> None:
                 shutil.copy(path, out / "sec" / "filings" / path.name)
     for path in sorted((sec / "edgar_api").glob("companyfacts_*.json.gz")):
         shutil.copy(path, out / "sec" / "companyfacts" / path.name)
-    with open(sec / "edgar_api" / "company_tickers.json", "rb") as src, gzip.open(
-        out / "sec" / "company_tickers.json.gz", "wb"
-    ) as dst:
+    with (
+        open(sec / "edgar_api" / "company_tickers.json", "rb") as src,
+        gzip.open(out / "sec" / "company_tickers.json.gz", "wb") as dst,
+    ):
         shutil.copyfileobj(src, dst)
 
     (out / "news").mkdir(parents=True, exist_ok=True)
@@ -46,21 +54,40 @@ def main(shared: Path, out: Path) -> None:
         writer.writeheader()
         for row in rows:
             body = (row.get("descriptionText") or "").strip()
-            row["descriptionText"] = body[:EXCERPT_CHARS].rsplit(" ", 1)[0] + (" …" if len(body) > EXCERPT_CHARS else "")
+            row["descriptionText"] = body[:EXCERPT_CHARS].rsplit(" ", 1)[0] + (
+                " …" if len(body) > EXCERPT_CHARS else ""
+            )
             writer.writerow({k: row.get(k, "") for k in writer.fieldnames})
         with gzip.open(out / "news" / f"{ticker}.csv.gz", "wt", encoding="utf-8") as fh:
             fh.write(buf.getvalue())
 
     (out / "wikipedia").mkdir(parents=True, exist_ok=True)
-    with gzip.open(shared / "wikipedia" / "sp500_company_wikipedia_pages.jsonl.gz", "rt", encoding="utf-8") as src, gzip.open(
-        out / "wikipedia" / "companies.jsonl.gz", "wt", encoding="utf-8"
-    ) as dst:
+    topics = shared / "wikipedia" / "finance_topics_txt"
+    with (
+        gzip.open(
+            shared / "wikipedia" / "sp500_company_wikipedia_pages.jsonl.gz", "rt", encoding="utf-8"
+        ) as src,
+        gzip.open(out / "wikipedia" / "companies.jsonl.gz", "wt", encoding="utf-8") as dst,
+    ):
         for line in src:
             page = json.loads(line)
             if page["ticker"] in TICKERS and page.get("exists"):
-                keep = {k: page[k] for k in ("ticker", "cik", "company_name", "wiki_title_used", "clean_text")}
+                keep = {
+                    k: page[k] for k in ("ticker", "cik", "company_name", "wiki_title_used", "clean_text")
+                }
+                if page["ticker"] in REPLACEMENTS:  # the S&P 500 dump resolved a disambiguation page
+                    title, fname = REPLACEMENTS[page["ticker"]]
+                    keep["wiki_title_used"] = title
+                    keep["clean_text"] = (topics / fname).read_text(encoding="utf-8").strip()
                 dst.write(json.dumps(keep) + "\n")
+        for title, fname in GENERAL_TOPICS:  # market background, not tied to one ticker
+            text = (topics / fname).read_text(encoding="utf-8").strip()
+            page = {"ticker": "", "cik": "", "company_name": "", "wiki_title_used": title, "clean_text": text}
+            dst.write(json.dumps(page) + "\n")
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data"), Path(__file__).resolve().parents[1] / "data")
+    main(
+        Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data"),
+        Path(__file__).resolve().parents[1] / "data",
+    )

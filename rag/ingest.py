@@ -1,0 +1,206 @@
+"""Sources -> documents -> passages -> embeddings -> corpus stores, plus the facts table.
+
+Incremental at two levels: a file whose bytes did not change since the last successful ingest is
+not parsed again, and a document whose content digest did not change is not re-embedded. A file
+that cannot be read is recorded (file, ticker, reason) and skipped; everything else still lands.
+The summary is written next to the index so report runs can tell a ticker's data is incomplete.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rag import facts as facts_mod
+from rag.chunking import chunk_document
+from rag.embedding import Embedder
+from rag.errors import ResearchDeskError, SourceError
+from rag.sources import SOURCES, SourceSpec
+from rag.store import CorpusStore, UpsertStats
+from rag.types import Document, Fact, digest
+
+SUMMARY_FILE = "ingest_summary.json"
+FACTS_FILE = "facts.parquet"
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class FileFailure:
+    file: str
+    ticker: str
+    source: str
+    error: str
+
+
+@dataclass
+class IngestSummary:
+    files_seen: int = 0
+    files_skipped_unchanged: int = 0
+    documents: int = 0
+    corpora: dict[str, dict] = field(default_factory=dict)
+    facts: int = 0
+    facts_tickers: list[str] = field(default_factory=list)
+    failures: list[FileFailure] = field(default_factory=list)
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def read(cls, index_dir: Path) -> IngestSummary | None:
+        path = index_dir / SUMMARY_FILE
+        if not path.exists():
+            return None
+        data = json.loads(path.read_text())
+        data["failures"] = [FileFailure(**f) for f in data.get("failures", [])]
+        return cls(**data)
+
+    def failures_for(self, ticker: str) -> list[FileFailure]:
+        return [f for f in self.failures if f.ticker == ticker]
+
+
+def ticker_from_filename(path: Path) -> str:
+    """`aapl-10-k-2024-11-01.html.gz` -> AAPL, `NVDA.csv.gz` -> NVDA; "" when the name has no ticker."""
+    m = re.match(r"([A-Za-z]{1,5})[-_.]", path.name)
+    head = m.group(1).upper() if m else ""
+    return "" if head in {"COMPANIES", "COMPANYFACTS"} else head
+
+
+def discover(data_dir: Path) -> list[tuple[SourceSpec, Path]]:
+    return [(spec, path) for spec in SOURCES.values() for path in spec.files(data_dir)]
+
+
+def _file_digest(path: Path) -> str:
+    return digest(path.read_bytes())
+
+
+def ingest(
+    data_dir: Path,
+    index_dir: Path,
+    embedder: Embedder,
+    progress: Progress = lambda msg: None,
+    rebuild: bool = False,
+) -> IngestSummary:
+    """Bring the index under `index_dir` up to date with the files under `data_dir`."""
+    t0 = time.perf_counter()
+    if not data_dir.is_dir():
+        raise SourceError(f"{data_dir}: data directory does not exist")
+    index_dir.mkdir(parents=True, exist_ok=True)
+    summary = IngestSummary()
+    seen_path = index_dir / "files.json"
+    seen: dict[str, str] = {} if rebuild or not seen_path.exists() else json.loads(seen_path.read_text())
+
+    # 1. parse changed files into documents, per corpus
+    by_corpus: dict[str, list[Document]] = {}
+    file_digests: dict[str, str] = {}
+    sources = discover(data_dir)
+    for i, (spec, path) in enumerate(sources, start=1):
+        summary.files_seen += 1
+        rel = str(path.relative_to(data_dir))
+        try:
+            file_digests[rel] = _file_digest(path)
+        except OSError as exc:
+            summary.failures.append(
+                FileFailure(rel, ticker_from_filename(path), spec.name, f"unreadable: {exc}")
+            )
+            continue
+        if seen.get(rel) == file_digests[rel]:
+            summary.files_skipped_unchanged += 1
+            continue
+        progress(f"parse {i}/{len(sources)} {rel}")
+        try:
+            docs = spec.parse(path)
+        except ResearchDeskError as exc:
+            summary.failures.append(FileFailure(rel, ticker_from_filename(path), spec.name, str(exc)))
+            progress(f"  skipped {rel}: {exc}")
+            continue
+        by_corpus.setdefault(spec.corpus, []).extend(docs)
+        summary.documents += len(docs)
+    summary.timings["parse"] = time.perf_counter() - t0
+
+    # 2. chunk + embed what changed, one store per corpus, saved atomically
+    t1 = time.perf_counter()
+    corpora = sorted({spec.corpus for spec in SOURCES.values()})
+    for corpus in corpora:
+        store = CorpusStore.open(index_dir, corpus, embedder.dim, embedder.signature)
+        if rebuild:
+            store = CorpusStore(index_dir / corpus, corpus, embedder.dim, embedder.signature)
+        docs = by_corpus.get(corpus, [])
+        todo, unchanged = store.plan(docs)
+        stats = UpsertStats(docs_unchanged=len(unchanged))
+        chunked = [(doc, chunk_document(doc)) for doc in todo]
+        texts = [p.text for _, ps in chunked for p in ps]
+        if texts:
+            progress(f"embed {corpus}: {len(texts)} passages from {len(todo)} documents")
+            vectors = embedder.encode(texts, progress=lambda d, n, c=corpus: progress(f"  {c} {d}/{n}"))
+            offset = 0
+            for doc, passages in chunked:
+                stats.merge(store.upsert(doc, passages, vectors[offset : offset + len(passages)]))
+                offset += len(passages)
+        if todo or not (index_dir / corpus / "meta.json").exists():
+            store.save()
+        summary.corpora[corpus] = {**asdict(stats), "passages": len(store)}
+    summary.timings["chunk_embed_index"] = time.perf_counter() - t1
+
+    # 3. facts table from every facts-bearing file (companyfacts preferred per ticker)
+    t2 = time.perf_counter()
+    facts = build_facts(data_dir, index_dir, summary, progress)
+    summary.facts = len(facts)
+    summary.facts_tickers = sorted({f.ticker for f in facts})
+    summary.timings["facts"] = time.perf_counter() - t2
+
+    failed = {f.file for f in summary.failures}
+    seen.update({rel: d for rel, d in file_digests.items() if rel not in failed})
+    for rel in failed:
+        seen.pop(rel, None)
+    seen_path.write_text(json.dumps(seen, indent=1, sort_keys=True))
+    summary.seconds = time.perf_counter() - t0
+    (index_dir / SUMMARY_FILE).write_text(json.dumps(summary.to_json(), indent=1))
+    return summary
+
+
+def build_facts(data_dir: Path, index_dir: Path, summary: IngestSummary, progress: Progress) -> list[Fact]:
+    """Companyfacts JSON where it ships, inline XBRL of annual filings otherwise; cached per file digest."""
+    cache = index_dir / "facts_cache"
+    cache.mkdir(exist_ok=True)
+
+    def cached(path: Path, reader: Callable[[Path], list[Fact]]) -> list[Fact]:
+        target = cache / f"{_file_digest(path)}.parquet"
+        if target.exists():
+            return facts_mod.read_facts(target)
+        progress(f"facts {path.name}")
+        rows = reader(path)
+        facts_mod.write_facts(rows, target)
+        return rows
+
+    all_facts: list[Fact] = []
+    covered: set[str] = set()
+    for path in sorted((data_dir / "sec" / "companyfacts").glob("companyfacts_*.json*")):
+        try:
+            rows = cached(path, facts_mod.facts_from_companyfacts)
+        except ResearchDeskError as exc:
+            ticker = path.name.split(".")[0].split("_")[-1].upper()
+            summary.failures.append(
+                FileFailure(str(path.relative_to(data_dir)), ticker, "companyfacts", str(exc))
+            )
+            continue
+        all_facts.extend(rows)
+        covered |= {f.ticker for f in rows}
+    for path in sorted((data_dir / "sec" / "filings").glob("*-10-k-*.htm*")):
+        ticker = ticker_from_filename(path)
+        if ticker in covered or any(f.file.endswith(path.name) for f in summary.failures):
+            continue
+        try:
+            all_facts.extend(cached(path, facts_mod.facts_from_inline_xbrl))
+        except ResearchDeskError as exc:
+            summary.failures.append(
+                FileFailure(str(path.relative_to(data_dir)), ticker, "inline-xbrl", str(exc))
+            )
+    facts_mod.write_facts(all_facts, index_dir / FACTS_FILE)
+    return all_facts

@@ -1,0 +1,104 @@
+"""Per-ticker, per-section retrieval over the corpus stores.
+
+A report section asks several small questions of different corpora (the 10-K's Risk Factors, the
+ticker's news, the company's Wikipedia article). Each `SourceQuery` is filtered to the ticker
+(Wikipedia also admits general background articles) and, for filings, to matching section titles
+so retrieval does not bleed across 10-K Items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rag.embedding import Embedder
+from rag.errors import IndexNotBuiltError
+from rag.store import CorpusStore
+from rag.types import Passage
+
+CORPORA = ("filings", "news", "wikipedia")
+
+
+@dataclass(frozen=True)
+class SourceQuery:
+    corpus: str
+    text: str  # may contain {company} / {ticker}
+    k: int = 3
+    sections: tuple[str, ...] = ()  # case-insensitive substrings of the section title; empty = any
+    include_general: bool = False  # also admit passages with ticker "" (background articles)
+
+
+@dataclass(frozen=True)
+class Hit:
+    passage: Passage
+    score: float  # cosine similarity
+    query: str = field(default="", compare=False)
+
+
+class Retriever:
+    """Loads every built corpus once; `embedder` must be the one the stores were built with."""
+
+    def __init__(self, index_dir: Path, embedder: Embedder):
+        self.embedder = embedder
+        self.stores: dict[str, CorpusStore] = {}
+        for corpus in CORPORA:
+            try:
+                store = CorpusStore.load(index_dir, corpus)
+            except IndexNotBuiltError:
+                continue
+            if store.embedder != embedder.signature:
+                raise IndexNotBuiltError(
+                    f"{index_dir / corpus} was built with {store.embedder}, not {embedder.signature}; "
+                    "run `researchdesk ingest --rebuild`"
+                )
+            self.stores[corpus] = store
+        if not self.stores:
+            raise IndexNotBuiltError(f"no index under {index_dir}; run `researchdesk ingest` first")
+
+    def counts(self, ticker: str) -> dict[str, int]:
+        """Passages per corpus for a ticker (general articles excluded)."""
+        return {c: int((s.table["ticker"] == ticker).sum()) for c, s in self.stores.items()}
+
+    def documents(self, ticker: str) -> list[tuple[str, str, str]]:
+        """(corpus, doc_id, content digest) of every document indexed for a ticker, for the audit trail."""
+        out = []
+        for corpus, store in self.stores.items():
+            ids = set(store.table.loc[store.table["ticker"] == ticker, "doc_id"])
+            out.extend((corpus, d, store.docs.get(d, "")) for d in sorted(ids))
+        return out
+
+    def _mask(self, store: CorpusStore, query: SourceQuery, ticker: str, as_of: str) -> np.ndarray:
+        tickers = store.table["ticker"]
+        mask = (tickers == ticker) | (tickers == "") if query.include_general else tickers == ticker
+        if as_of:  # point in time: nothing published after the report date (undated passages pass)
+            dates = store.table["date"].str.slice(0, 10)
+            mask = mask & ((dates == "") | (dates <= as_of[:10]))
+        if query.sections:
+            titles = store.table["section"].str.lower()
+            sec = np.zeros(len(titles), dtype=bool)
+            for s in query.sections:
+                sec |= titles.str.contains(s.lower(), regex=False).to_numpy()
+            mask = mask.to_numpy() & sec
+        return np.asarray(mask, dtype=bool)
+
+    def search(
+        self, queries: list[SourceQuery], ticker: str, company: str = "", as_of: str = ""
+    ) -> list[Hit]:
+        """Hits for all queries of one section, best first within each query, de-duplicated."""
+        live = [q for q in queries if q.corpus in self.stores]
+        if not live:
+            return []
+        texts = [q.text.format(company=company or ticker, ticker=ticker) for q in live]
+        vectors = self.embedder.encode(texts)
+        hits: list[Hit] = []
+        seen: set[str] = set()
+        for q, text, vec in zip(live, texts, vectors, strict=True):
+            store = self.stores[q.corpus]
+            for row, score in store.search(vec, q.k, self._mask(store, q, ticker, as_of)):
+                passage = store.passage(row)
+                if passage.passage_id not in seen:
+                    seen.add(passage.passage_id)
+                    hits.append(Hit(passage, score, text))
+        return hits

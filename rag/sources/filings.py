@@ -1,0 +1,436 @@
+"""SEC 10-K / 10-Q primary documents (inline-XBRL HTML, optionally gzipped) -> one Document per filing.
+
+Each Item becomes a `Section` so retrieval can filter by section (Risk Factors must not bleed into
+Legal Proceedings). Keys are the item numbers for 10-K ("1", "1A", "7") and part-qualified for
+10-Q ("I-2", "II-1A") because 10-Q item numbers repeat across Parts I and II.
+
+Why a document walk and not regexes over markup: Workiva/EDGAR HTML spreads one heading over
+several spans or table cells, and the table of contents repeats every heading. We flatten the
+DOM into text blocks (paragraphs and table rows), mark blocks that look like Item/Part headings,
+then choose the one increasing sequence of headings that covers the most text, which skips the
+TOC (its entries are followed by almost nothing) without hard-coding where the TOC ends.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import warnings
+import zlib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from bs4 import BeautifulSoup, Comment, NavigableString, Tag, XMLParsedAsHTMLWarning
+
+from rag.errors import SourceError
+from rag.sources import SourceSpec, register
+from rag.types import Document, Section, digest
+
+# "aapl-10-k-2024-11-01.html.gz" -> ticker, form, filing date. "-a" marks an amendment (10-K/A).
+FILE_NAME_RE = re.compile(
+    r"^(?P<ticker>[a-z0-9.]+)-(?P<form>10-k|10-q)(?P<amend>-a)?-(?P<date>\d{4}-\d{2}-\d{2})\b", re.I
+)
+_ACCESSION_RE = re.compile(r"ACCESSION[ -]NUMBER:\s*(\d{10}-\d{2}-\d{6})", re.I)
+_ACCESSION_NAME_RE = re.compile(r"(\d{10}-\d{2}-\d{6})")
+
+# A heading block: whole block is "Item 1A. Risk Factors" (title optional). The title must start
+# upper-case so that cross references ("Item 7 of this Form 10-K") are not taken for headings.
+_ITEM_RE = re.compile(r"^item\s*(\d{1,2})\s*([a-c])?(?![a-z0-9])\s*[.:\-\u2014\u2013]?\s*(.*)$", re.I)
+_PART_RE = re.compile(r"^part\s+(iv|i{1,3})(?![a-z])\s*[.:\-\u2014\u2013]?\s*(.*)$", re.I)
+_MAX_ITEM_HEADING = 200  # chars; longer blocks are prose that happens to start with "Item"
+_MAX_PART_HEADING = 80
+_MAX_FOOTER, _FOOTER_REPEATS = 80, 8  # running footers: short, and on at least this many pages
+_PAGE_NUMBER_RE = re.compile(r"^(page\s+)?[-\u2013\u2014 ]*([0-9]{1,3}|[ivxl]{1,6})[-\u2013\u2014 ]*$", re.I)
+
+_BLOCK_TAGS = frozenset(
+    "p div li ul ol h1 h2 h3 h4 h5 h6 section article blockquote pre hr center dl dt dd body html "
+    "header footer form".split()
+)
+_SKIP_TAGS = frozenset("script style head title ix:header".split())
+_PARTS = ("I", "II", "III", "IV")
+
+
+@dataclass(frozen=True)
+class Block:
+    """One paragraph or one table row of visible text, in reading order."""
+
+    text: str
+    table: int = -1  # index of the table the row belongs to; -1 for paragraphs
+
+
+@dataclass(frozen=True)
+class _Heading:
+    index: int  # position in the block list
+    kind: str  # "item" | "part"
+    part: str  # "I".."IV" (for items: the Part in force where the heading appears)
+    number: int
+    letter: str
+    word: str  # "Item" / "ITEM" as printed
+    rest: str  # title after the number: "Risk Factors"; "" when printed in the next block
+
+
+def read_raw(path: Path) -> bytes:
+    """The file's bytes as stored (what `content_digest` hashes)."""
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise SourceError(f"{path}: cannot read file ({e.strerror or e})") from e
+
+
+def decompress(raw: bytes, path: Path) -> bytes:
+    """Gunzip when the bytes are gzip (by magic number, not only by suffix)."""
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as e:
+            raise SourceError(f"{path}: corrupt or truncated gzip ({e})") from e
+    if path.suffix == ".gz":
+        raise SourceError(f"{path}: named .gz but is not gzip data")
+    return raw
+
+
+def load_html(raw: bytes, path: Path, parser: str = "lxml") -> BeautifulSoup:
+    """Parse HTML/XHTML; refuse input that is not markup so callers never see parser internals."""
+    if not raw.strip():
+        raise SourceError(f"{path}: empty file")
+    head = raw[:4096].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if not (head.startswith(b"<") or b"<html" in head):
+        raise SourceError(f"{path}: not HTML (no markup at the start of the file)")
+    try:
+        with warnings.catch_warnings():
+            # Inline XBRL is XHTML; the HTML parser reads it fine and tolerates broken markup.
+            warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+            soup = BeautifulSoup(raw, parser)
+    except Exception as e:  # parser failures on arbitrary bytes share no common type
+        raise SourceError(f"{path}: cannot parse HTML ({type(e).__name__}: {e})") from e
+    if soup.find(["body", "html", "div", "p", "table"]) is None:
+        raise SourceError(f"{path}: not HTML (no document elements)")
+    return soup
+
+
+def _clean(text: str) -> str:
+    return re.sub(r"\s+", " ", text.replace("\xa0", " ")).strip()
+
+
+def _is_hidden(tag: Tag) -> bool:
+    style = (tag.get("style") or "").replace(" ", "").lower()
+    return "display:none" in style
+
+
+def _cell_text(td: Tag) -> str:
+    # get_text(" ") keeps words in nested divs apart but splits "(565)" into "( 565 )".
+    return re.sub(r"\(\s+", "(", re.sub(r"\s+\)", ")", _clean(td.get_text(" "))))
+
+
+def _row_cells(tr: Tag) -> list[str]:
+    """Non-empty cells, with "$" glued to the number after it and ")" / "%" to the one before.
+
+    Financial tables put the currency sign and closing parenthesis in cells of their own; glued
+    back they read "$391,035" and "(1,234)" instead of "$ | 391,035 | )". Column headers that
+    are only "$" or "%" (change columns) stay cells of their own.
+    """
+    cells: list[str] = []
+    pending = ""
+    for td in tr.find_all(["td", "th"], recursive=False):
+        text = _cell_text(td)
+        if not text:
+            continue
+        if text in ("$", "(", "$(", "($"):
+            if pending:
+                cells.append(pending)
+            pending = text
+            continue
+        if pending and not re.match(r"[\d(.\-\u2014\u2013]", text):
+            cells.append(pending)
+            pending = ""
+        if not pending and cells and re.fullmatch(r"[)%]+", text) and re.search(r"[\d)]$", cells[-1]):
+            cells[-1] += text
+            continue
+        cells.append(pending + text)
+        pending = ""
+    if pending:
+        cells.append(pending)
+    return cells
+
+
+class _Flattener:
+    """Depth-first walk that turns the DOM into `Block`s (paragraph boundaries at block tags)."""
+
+    def __init__(self) -> None:
+        self.blocks: list[Block] = []
+        self.buf: list[str] = []
+        self.tables = 0
+
+    def flush(self) -> None:
+        text = _clean("".join(self.buf))
+        self.buf = []
+        if text:
+            self.blocks.append(Block(text))
+
+    def table(self, table: Tag) -> None:
+        tid = self.tables
+        self.tables += 1
+        for tr in table.find_all("tr"):
+            if tr.find_parent("table") is not table:
+                continue  # rows of nested tables are read through their cell text
+            cells = _row_cells(tr)
+            if cells:
+                self.blocks.append(Block(" | ".join(cells), table=tid))
+
+    def walk(self, node: Tag) -> None:
+        for child in node.children:
+            if isinstance(child, Comment):
+                continue
+            if isinstance(child, NavigableString):
+                self.buf.append(str(child))
+                continue
+            if not isinstance(child, Tag) or child.name in _SKIP_TAGS or _is_hidden(child):
+                continue
+            if child.name == "table":
+                self.flush()
+                self.table(child)
+            elif child.name == "br":
+                self.flush()
+            elif child.name in _BLOCK_TAGS:
+                self.flush()
+                self.walk(child)
+                self.flush()
+            else:
+                self.walk(child)
+
+
+def _drop_page_furniture(blocks: list[Block]) -> list[Block]:
+    """Remove "Table of Contents" back-links and running page footers ("Apple Inc. | 2024 Form 10-K | 17").
+
+    A footer is a short block with letters, ending in a page number, whose shape (digits masked)
+    repeats on many pages; one-off short lines ("None.") and year header rows ("2024 | 2023") stay.
+    """
+    shapes = Counter(re.sub(r"\d+", "#", b.text) for b in blocks if len(b.text) <= _MAX_FOOTER)
+
+    def furniture(b: Block) -> bool:
+        if b.text.lower() == "table of contents":
+            return True
+        if len(b.text) > _MAX_FOOTER or not re.search(r"[A-Za-z]", b.text) or not re.search(r"\d$", b.text):
+            return False
+        return shapes[re.sub(r"\d+", "#", b.text)] >= _FOOTER_REPEATS
+
+    return [b for b in blocks if not furniture(b)]
+
+
+def html_blocks(soup: BeautifulSoup) -> list[Block]:
+    """Visible text of the document as paragraphs and table rows; hidden XBRL header dropped."""
+    flat = _Flattener()
+    flat.walk(soup)
+    flat.flush()
+    return _drop_page_furniture(flat.blocks)
+
+
+def _part_heading(text: str) -> re.Match | None:
+    """ "PART II — OTHER INFORMATION", but not the cross reference "Part II, Item 7 of this report"."""
+    m = _PART_RE.match(text)
+    ok = m and len(text) <= _MAX_PART_HEADING and (not m.group(2) or m.group(2)[0].isupper())
+    return m if ok else None
+
+
+def _heading(block: Block, index: int, part: str) -> _Heading | None:
+    text = block.text.replace(" | ", " ")
+    if m := _part_heading(text):
+        return _Heading(index, "part", m.group(1).upper(), 0, "", "Part", m.group(2))
+    m = _ITEM_RE.match(text)
+    if m and len(text) <= _MAX_ITEM_HEADING:
+        rest = m.group(3)
+        if rest and not (rest[0].isupper() or rest[0] in "[\"'\u201c("):
+            return None
+        num, letter = int(m.group(1)), (m.group(2) or "").upper()
+        return _Heading(index, "item", part, num, letter, text[:4], rest)
+    return None
+
+
+def _find_headings(blocks: list[Block]) -> list[_Heading]:
+    out: list[_Heading] = []
+    part = "I"
+    for i, block in enumerate(blocks):
+        h = _heading(block, i, part)
+        if h is None:
+            continue
+        if h.kind == "part":
+            part = h.part
+        out.append(h)
+    return out
+
+
+def _order(h: _Heading, quarterly: bool) -> tuple[int, int, int]:
+    letter = ord(h.letter) - ord("A") + 1 if h.letter else 0
+    return (_PARTS.index(h.part) if quarterly else 0, h.number, letter)
+
+
+def _choose(headings: list[_Heading], blocks: list[Block], quarterly: bool) -> list[_Heading]:
+    """Pick the item headings that start real sections.
+
+    Longest-path over headings in document order whose item order strictly increases, scored by
+    the text each heading is followed by (up to the next heading of any kind). TOC entries score
+    ~0, so the body's headings win; ties prefer more sections, so "Item 6. [Reserved]" stays.
+    """
+    items = [h for h in headings if h.kind == "item"]
+    bounds = [h.index for h in headings] + [len(blocks)]
+    nxt = {h.index: bounds[k + 1] for k, h in enumerate(headings)}
+    gain = [sum(len(b.text) for b in blocks[h.index + 1 : nxt[h.index]]) for h in items]
+    keys = [_order(h, quarterly) for h in items]
+    best: list[tuple[int, int]] = []
+    prev: list[int] = []
+    for i in range(len(items)):
+        score, back = (gain[i], 1), -1
+        for j in range(i):
+            if keys[j] < keys[i]:
+                cand = (best[j][0] + gain[i], best[j][1] + 1)
+                if cand >= score:
+                    score, back = cand, j
+        best.append(score)
+        prev.append(back)
+    if not items:
+        return []
+    i = max(range(len(items)), key=lambda k: (best[k], k))
+    chosen: list[_Heading] = []
+    while i >= 0:
+        chosen.append(items[i])
+        i = prev[i]
+    return chosen[::-1]
+
+
+def _section_text(blocks: list[Block]) -> str:
+    """Paragraphs separated by blank lines; rows of one table stay together, one row per line."""
+    parts: list[str] = []
+    last_table = -1
+    for b in blocks:
+        if _PAGE_NUMBER_RE.match(b.text) or _part_heading(b.text.replace(" | ", " ")):
+            last_table = -1
+            continue
+        if b.table >= 0 and b.table == last_table and parts:
+            parts[-1] += "\n" + b.text
+        else:
+            parts.append(b.text)
+        last_table = b.table
+    return "\n\n".join(parts)
+
+
+def split_items(blocks: list[Block], form: str) -> list[Section]:
+    """Cut the block list into one Section per chosen Item heading (text up to the next one)."""
+    quarterly = form.upper().startswith("10-Q")
+    headings = _find_headings(blocks)
+    chosen = _choose(headings, blocks, quarterly)
+    sections: list[Section] = []
+    for k, h in enumerate(chosen):
+        start = h.index + 1
+        end = chosen[k + 1].index if k + 1 < len(chosen) else len(blocks)
+        body = blocks[start:end]
+        rest = h.rest
+        # Heading split over two blocks ("Item 1A." then "Risk Factors"): take the title along.
+        if not rest and body and len(body[0].text) < 120 and not body[0].text.endswith("."):
+            rest, body = body[0].text.replace(" | ", " "), body[1:]
+        key = f"{h.number}{h.letter}"
+        title = f"{h.word} {key}. {rest}".strip()  # uniform: "Item10.Directors" -> "Item 10. Directors"
+        if quarterly:
+            key = f"{h.part}-{key}"
+            title = f"Part {h.part}, {title}"
+        sections.append(Section(key=key, title=title, text=_section_text(body)))
+    return sections
+
+
+def ix_value(soup: BeautifulSoup, name: str) -> str:
+    """Text of the first `ix:nonNumeric` tagged `name` (e.g. "dei:EntityRegistrantName"), or ""."""
+    tag = soup.find("ix:nonnumeric", attrs={"name": name})
+    return _clean(tag.get_text(" ")) if tag is not None else ""
+
+
+@dataclass(frozen=True)
+class FilingMeta:
+    """Who, what and when of one filing document."""
+
+    ticker: str  # upper-case; "" if neither the name nor dei:TradingSymbol says
+    form: str  # "10-K", "10-Q", "10-K/A", ...
+    date: str  # filing date (ISO) from the file name; "" if absent
+    company: str  # dei:EntityRegistrantName, else the ticker
+    cik: str  # digits only; "" if absent
+    accession: str  # "0000320193-24-000123" if the name or SGML header has one, else ""
+
+
+def filing_meta(path: Path, raw: bytes, soup: BeautifulSoup, ticker: str | None = None) -> FilingMeta:
+    """EDGAR-style file names ("aapl-10-k-2024-11-01.html.gz") first, the inline XBRL cover second.
+
+    Primary documents rarely carry their own accession number (a full submission's SGML header
+    does), so `accession` is usually "".
+    """
+    m = FILE_NAME_RE.match(path.name)
+    form = m.group("form").upper() + ("/A" if m.group("amend") else "") if m else ""
+    form = form or ix_value(soup, "dei:DocumentType").upper()
+    if not form.startswith(("10-K", "10-Q")):
+        raise SourceError(
+            f"{path}: cannot tell 10-K from 10-Q (name it like aapl-10-k-2024-11-01.html or keep "
+            "the inline XBRL dei:DocumentType)"
+        )
+    ticker = (ticker or (m.group("ticker") if m else "") or ix_value(soup, "dei:TradingSymbol")).upper()
+    acc = _ACCESSION_NAME_RE.search(path.name) or _ACCESSION_RE.search(raw[:20000].decode("latin-1"))
+    return FilingMeta(
+        ticker=ticker,
+        form=form,
+        date=m.group("date") if m else "",
+        company=ix_value(soup, "dei:EntityRegistrantName") or ticker,
+        cik=re.sub(r"\D", "", ix_value(soup, "dei:EntityCentralIndexKey")),
+        accession=acc.group(1) if acc else "",
+    )
+
+
+def parse_filing(path: Path, ticker: str | None = None) -> Document:
+    """Read one 10-K/10-Q primary document into a Document whose sections are its Items.
+
+    Any unreadable input raises SourceError naming the file, so one bad download cannot crash
+    an ingest run.
+    """
+    path = Path(path)
+    raw_file = read_raw(path)
+    raw = decompress(raw_file, path)
+    soup = load_html(raw, path)
+    meta = filing_meta(path, raw, soup, ticker)
+    form = meta.form
+    try:
+        sections = split_items(html_blocks(soup), form)
+    except RecursionError as e:
+        raise SourceError(f"{path}: HTML nested too deeply to read") from e
+    if not sections:
+        raise SourceError(
+            f"{path}: no {form[:4]} Item headings found (is this a {form[:4]} primary document?)"
+        )
+    # EDGAR filing index when CIK and accession are known; else the file name.
+    url = path.name
+    if meta.cik and meta.accession:
+        folder = f"{int(meta.cik)}/{meta.accession.replace('-', '')}"
+        url = f"https://www.sec.gov/Archives/edgar/data/{folder}/{meta.accession}-index.htm"
+    return Document(
+        doc_id=f"filings:{path.name}",
+        corpus="filings",
+        ticker=meta.ticker,
+        source="sec",
+        form=form,
+        date=meta.date,
+        title=f"{meta.company} {form} filed {meta.date}" if meta.date else f"{meta.company} {form}",
+        url=url,
+        sections=sections,
+        content_digest=digest(raw_file),
+        path=str(path),
+    )
+
+
+def parse_filing_file(path: Path) -> list[Document]:
+    """Registry adapter: one filing file -> a one-element list."""
+    return [parse_filing(path)]
+
+
+register(
+    SourceSpec(
+        name="filings",
+        corpus="filings",
+        patterns=("sec/filings/*.html", "sec/filings/*.html.gz"),
+        parse=parse_filing_file,
+    )
+)

@@ -1,0 +1,47 @@
+"""The run manifest: everything needed to reproduce or audit a run, written next to the reports.
+
+Records, per ticker: status or error, every section's moderation verdict and scores, the prompt
+digest, token counts, the sources offered (passage ids) and the documents indexed (ids + content
+digests); per run: models and revisions, sampling parameters, stage timings, generation stats.
+"""
+
+from __future__ import annotations
+
+from models.types import Completion
+from rag.types import digest
+from reports.context import TickerContext
+from reports.model import Report
+
+
+def section_records(
+    ctx: TickerContext, report: Report | None, completions: dict[str, Completion]
+) -> list[dict]:
+    by_key = {s.key: s for s in report.sections} if report else {}
+    out = []
+    for plan in ctx.sections:
+        section = by_key.get(plan.key)
+        completion = completions.get(plan.request_id)
+        verdict = section.verdict if section else None
+        out.append(
+            {
+                "key": plan.key,
+                "status": section.status if section else "failed",
+                "request_id": plan.request_id,
+                "prompt_digest": digest(plan.system + "\n" + plan.user),
+                "sources": [
+                    {"n": n, "passage_id": ctx.sources[n - 1].passage_id}
+                    for n in sorted(set(plan.source_map.values()))
+                ],
+                "tokens_in": completion.tokens_in if completion else 0,
+                "tokens_out": completion.tokens_out if completion else 0,
+                "finish_reason": completion.finish_reason if completion else "",
+                "moderation": verdict.model_dump() if verdict else None,
+                "paragraphs": len(section.paragraphs) if section else 0,
+                "paragraphs_cited": sum(p.cited for p in section.paragraphs) if section else 0,
+                "citations_attributed": sum(len(p.attributed) for p in section.paragraphs) if section else 0,
+                "citations_invalid": sum(len(p.invalid_citations) for p in section.paragraphs)
+                if section
+                else 0,
+            }
+        )
+    return out

@@ -1,0 +1,91 @@
+"""What a report contains: sections registered by key, each with its retrieval plan and instruction.
+
+Extend by registration: `register(SectionSpec(...))` adds a section (a user's own coverage or
+template) without touching the pipeline. Order of registration is the order in the report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rag.retrieve import SourceQuery
+
+
+@dataclass(frozen=True)
+class SectionSpec:
+    key: str
+    title: str
+    instruction: str  # what to write; the citation rules are added by the prompt builder
+    queries: tuple[SourceQuery, ...]
+    facts: bool = False  # put the exact XBRL facts table in front of the model as a source
+    max_new_tokens: int = 220
+
+
+SECTIONS: dict[str, SectionSpec] = {}
+
+
+def register(spec: SectionSpec) -> SectionSpec:
+    SECTIONS[spec.key] = spec
+    return spec
+
+
+register(
+    SectionSpec(
+        key="overview",
+        title="Company overview",
+        instruction="Describe what {company} does: its main products or segments and how it makes money.",
+        queries=(
+            SourceQuery(
+                "filings",
+                "{company} business overview products services segments",
+                k=3,
+                sections=("business",),
+            ),
+            SourceQuery("wikipedia", "{company} company history products", k=2),
+        ),
+    )
+)
+register(
+    SectionSpec(
+        key="financials",
+        title="Financial performance",
+        instruction=(
+            "Summarise {company}'s financial performance over the last fiscal years: revenue, net "
+            "income, margins and what drove the changes. Use only numbers that appear in the sources, "
+            "exactly as written."
+        ),
+        queries=(
+            SourceQuery(
+                "filings",
+                "{company} net sales revenue increased decreased compared to prior year",
+                k=3,
+                sections=("management", "results of operations"),
+            ),
+        ),
+        facts=True,
+    )
+)
+register(
+    SectionSpec(
+        key="developments",
+        title="Recent developments",
+        instruction="Summarise the most important recent news about {company} for an investor.",
+        queries=(SourceQuery("news", "{company} {ticker} stock news earnings announcement", k=5),),
+    )
+)
+register(
+    SectionSpec(
+        key="risks",
+        title="Key risks",
+        instruction="List the main risks to {company}'s business that the sources describe.",
+        queries=(
+            SourceQuery(
+                "filings",
+                "{company} principal risks that could adversely affect the business",
+                k=4,
+                sections=("risk factors",),
+            ),
+            SourceQuery("news", "{company} risk concern tariff lawsuit regulation decline", k=1),
+        ),
+    )
+)
