@@ -1,0 +1,94 @@
+"""The nightly flow end to end on real sample files with the fake engine (fast seam)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from flows.cli import main
+from flows.reports import nightly_reports, ticker_report
+from tests.fakes import FLAG_WORD
+from tests.flows.conftest import write_news
+
+
+def test_nightly_run_writes_reports_and_records_failures(fakes, tmp_path: Path):
+    result = nightly_reports(tickers=["AAPL", "TSLA", "ZZZZ", "MSFT"], as_of="2025-06-01")
+    run_dir = Path(result["run_dir"])
+
+    # AAPL: complete report; the others fail alone, each with a one-line reason naming ticker/file
+    assert result["status"] == "partial"
+    assert set(result["failed"]) == {"TSLA", "ZZZZ", "MSFT"}
+    assert "tsla-10-k-2025-01-30.html.gz" in result["failed"]["TSLA"]
+    assert result["failed"]["TSLA"].startswith("TSLA:")
+    assert "ZZZZ" in result["failed"]["ZZZZ"] and "company_tickers" in result["failed"]["ZZZZ"]
+    assert result["failed"]["MSFT"].startswith("MSFT:") and "nothing ingested" in result["failed"]["MSFT"]
+    assert all("\n" not in e for e in result["failed"].values())
+
+    for name in ("AAPL.md", "AAPL.html", "index.html", "manifest.json"):
+        assert (run_dir / name).is_file(), name
+    assert not (run_dir / "TSLA.html").exists()
+    assert not list(run_dir.glob("*.tmp*")), "no partially written files"
+
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    aapl = manifest["tickers"]["AAPL"]
+    assert aapl["status"] == "published"
+    keys = [s["key"] for s in aapl["sections"]]
+    assert keys == ["overview", "financials", "developments", "risks"]
+    for section in aapl["sections"]:
+        assert section["moderation"]["label"] == "casual"
+        assert section["sources"], section["key"]
+        assert section["paragraphs_cited"] == section["paragraphs"] > 0
+    assert any(d["doc_id"] == "filings:aapl-10-k-2024-11-01.html.gz" for d in aapl["documents"])
+    assert manifest["tickers"]["TSLA"]["status"] == "failed"
+    # one generation job for the whole run, holding every section of every covered ticker
+    assert len(fakes.calls) == 1 and len(fakes.calls[0]) == 4
+
+    html = (run_dir / "AAPL.html").read_text()
+    cited = set(re.findall(r'href="#src-(\d+)"', html))
+    assert cited and all(f'id="src-{n}"' in html for n in cited)
+    assert "391,035" in html  # exact FY2024 revenue from companyfacts in the facts table
+    md = (run_dir / "AAPL.md").read_text()
+    assert re.search(r"\[\d+\]", md)
+    index = (run_dir / "index.html").read_text()
+    assert "AAPL.html" in index and "TSLA" in index
+
+
+def test_point_in_time_excludes_later_news_and_facts(fakes):
+    result = nightly_reports(tickers=["AAPL"], as_of="2025-01-01")
+    ctx = json.loads((Path(result["run_dir"]) / "audit" / "context-AAPL.json").read_text())
+    assert all(s["corpus"] != "news" for s in ctx["sources"])  # sample news is from May 2025
+    assert ctx["facts"]["years"][-1] == "2024"  # FY2025 facts were filed after the report date
+
+
+def test_flagged_section_is_withheld(fakes, sample_data: Path):
+    write_news(sample_data / "news" / "AAPL.csv.gz",
+               [(f"Apple stock news {i} {FLAG_WORD}", f"Apple shares moved {i}% {FLAG_WORD}") for i in range(6)])
+    result = ticker_report("AAPL", as_of="2025-06-01")
+    run_dir = Path(result["run_dir"])
+    sections = {s["key"]: s for s in result["tickers"]["AAPL"]["sections"]}
+    assert sections["developments"]["status"] == "withheld"
+    assert sections["developments"]["moderation"]["label"] == "needs intervention"
+    assert sections["overview"]["status"] == "published"
+    html = (run_dir / "AAPL.html").read_text()
+    assert "this text must be withheld" not in html
+    assert "withheld" in html.lower()
+    assert "this text must be withheld" not in (run_dir / "AAPL.md").read_text()
+
+
+def test_cli_exit_status_and_one_line_errors(fakes, capsys):
+    assert main(["report", "ZZZZ"]) == 1
+    err = capsys.readouterr().err
+    assert "ZZZZ" in err and "Traceback" not in err
+    assert main(["ingest"]) == 0
+    assert main(["run", "--tickers", "AAPL", "--no-ingest", "--as-of", "2025-06-01"]) == 0
+    assert "AAPL" in capsys.readouterr().out
+
+
+def test_cli_rejects_bad_date(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--as-of", "yesterday"])
+    assert exc.value.code == 2
+    assert "--as-of" in capsys.readouterr().err
