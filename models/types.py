@@ -21,6 +21,7 @@ class GenerationRequest:
     top_k: int | None = None
     top_p: float | None = None
     seed: int | None = None
+    stop_words: tuple[str, ...] | None = None  # None -> preset default; () -> none
 
 
 @dataclass

@@ -139,9 +139,12 @@ def facts_from_companyfacts(path: Path, ticker: str | None = None) -> list[Fact]
                 source="companyfacts",
                 extra={"period": kind, **({"frame": r["frame"]} if r.get("frame") else {})},
             )
-            key = (concept, unit, fact.period_start, fact.period_end)
+            # Later filings repeat earlier periods. Keep the FIRST filing of each distinct value, and
+            # restatements (a new value) as their own rows: a point-in-time report (as_of) must see
+            # only what had been filed by then; `standard_table` picks the latest-filed among those.
+            key = (concept, unit, fact.period_start, fact.period_end, fact.value)
             old = latest.get(key)
-            if old is None or (fact.filed, fact.accession) >= (old.filed, old.accession):
+            if old is None or (fact.filed, fact.accession) < (old.filed, old.accession):
                 latest[key] = fact
     except (AttributeError, KeyError, TypeError, ValueError) as e:
         raise SourceError(f"{path}: unexpected companyfacts layout ({type(e).__name__}: {e})") from e

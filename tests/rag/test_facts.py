@@ -77,20 +77,28 @@ def test_apple_companyfacts_fy2024(companyfacts):
     assert pick(facts, "net_income", 2024).value == 93_736_000_000
     eps = pick(facts, "eps_diluted", 2024)
     assert (eps.value, eps.unit) == (6.08, "USD/shares")
-    # FY2022 is re-reported by the FY2023 and FY2024 10-Ks: the latest filing wins, one fact remains.
+    # FY2022 is re-reported unchanged by the FY2023 and FY2024 10-Ks: one fact remains, dated by the
+    # filing that first reported it (point in time: it was known from 2022-10-28 on).
     fy22 = pick(facts, "revenue", 2022)
-    assert (fy22.value, fy22.filed, fy22.accession) == (394_328_000_000, "2024-11-01", "0000320193-24-000123")
+    assert (fy22.value, fy22.filed, fy22.accession) == (394_328_000_000, "2022-10-28", "0000320193-22-000108")
     assert all(f.concept.startswith(("us-gaap:", "dei:")) for f in facts)
 
 
-def test_nvda_companyfacts_fy2025_keeps_latest_filing(companyfacts):
+def test_nvda_companyfacts_fy2025_first_filing(companyfacts):
     rev = pick(companyfacts["NVDA"], "revenue", 2025)
     assert rev.value == 130_497_000_000 and rev.concept == "us-gaap:Revenues"
     assert (rev.period_start, rev.period_end) == ("2024-01-29", "2025-01-26")  # FY2025 ends Jan 2025
-    assert (rev.filed, rev.accession) == (
-        "2026-02-25",
-        "0001045810-26-000021",
-    )  # re-reported in the FY2026 10-K
+    # re-reported unchanged in the FY2026 10-K; the fact keeps the filing that first made it public
+    assert (rev.filed, rev.accession) == ("2025-02-26", "0001045810-25-000023")
+
+
+def test_companyfacts_point_in_time_table(companyfacts):
+    """Filtering by filing date before building the table gives what an analyst could know then."""
+    known = [f for f in companyfacts["AAPL"] if f.filed <= "2025-06-01"]
+    table = standard_table(known, years=3)
+    assert table.years == [2024, 2023, 2022]
+    assert table.value("revenue", 2024) == 391_035_000_000
+    assert standard_table(companyfacts["AAPL"], years=1).years == [2025]
 
 
 def test_companyfacts_quarters_use_fiscal_years(companyfacts):
@@ -176,7 +184,7 @@ def test_standard_table(companyfacts, inline):
     gm = table.row("gross_margin")
     assert gm.unit == "%" and gm.formula == "gross_profit / revenue * 100" and gm.concept == ""
     assert gm.values[2025] == pytest.approx(97_858 / 130_497 * 100)
-    assert table.row("revenue").sources[2025] == "0001045810-26-000021"
+    assert table.row("revenue").sources[2025] == "0001045810-25-000023"
     amzn = standard_table(inline["amzn-10-k-2025-02-07"], years=2)
     assert amzn.years == [2024, 2023]
     assert amzn.value("gross_profit", 2024) is None and amzn.value("gross_margin", 2024) is None
