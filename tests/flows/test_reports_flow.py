@@ -62,8 +62,10 @@ def test_point_in_time_excludes_later_news_and_facts(fakes):
 
 
 def test_flagged_section_is_withheld(fakes, sample_data: Path):
-    write_news(sample_data / "news" / "AAPL.csv.gz",
-               [(f"Apple stock news {i} {FLAG_WORD}", f"Apple shares moved {i}% {FLAG_WORD}") for i in range(6)])
+    write_news(
+        sample_data / "news" / "AAPL.csv.gz",
+        [(f"Apple stock news {i} {FLAG_WORD}", f"Apple shares moved {i}% {FLAG_WORD}") for i in range(6)],
+    )
     result = ticker_report("AAPL", as_of="2025-06-01")
     run_dir = Path(result["run_dir"])
     sections = {s["key"]: s for s in result["tickers"]["AAPL"]["sections"]}

@@ -67,7 +67,9 @@ def test_disambiguation_pages_are_skipped(tmp_path: Path):
     assert not is_disambiguation("Apple Inc. is an American multinational technology company.")
     path = tmp_path / "w.jsonl.gz"
     with gzip.open(path, "wt") as fh:
-        fh.write('{"ticker": "AMZN", "wiki_title_used": "Amazon", "clean_text": "Amazon may refer to: a river"}\n')
+        fh.write(
+            '{"ticker": "AMZN", "wiki_title_used": "Amazon", "clean_text": "Amazon may refer to: a river"}\n'
+        )
     with pytest.raises(SourceError, match="no usable"):
         parse_wikipedia_jsonl(path)
 
@@ -75,9 +77,18 @@ def test_disambiguation_pages_are_skipped(tmp_path: Path):
 def test_chunks_respect_sections_and_size():
     risk = " ".join(f"Risk sentence number {i} describes a threat to the business." for i in range(80))
     legal = "The Company is party to legal proceedings. " * 3
-    doc = Document("filings:x", "filings", "AAPL", "sec", "10-K", "2024-11-01", "Apple 10-K", "u",
-                   [Section("1A", "Item 1A. Risk Factors", risk), Section("3", "Item 3. Legal Proceedings", legal)],
-                   "d")
+    doc = Document(
+        "filings:x",
+        "filings",
+        "AAPL",
+        "sec",
+        "10-K",
+        "2024-11-01",
+        "Apple 10-K",
+        "u",
+        [Section("1A", "Item 1A. Risk Factors", risk), Section("3", "Item 3. Legal Proceedings", legal)],
+        "d",
+    )
     passages = chunk_document(doc)
     assert all(len(p.text.split()) <= MAX_WORDS for p in passages)
     assert all("legal proceedings" not in p.text for p in passages if p.section.startswith("Item 1A"))
@@ -89,6 +100,13 @@ def test_chunks_respect_sections_and_size():
 
 
 def test_table_rows_stay_whole():
-    units = split_units("Revenue | 391,035 | 383,285\nNet income | 93,736 | 96,995\n\nProse here. More prose.")
-    assert units == ["Revenue | 391,035 | 383,285", "Net income | 93,736 | 96,995", "Prose here.", "More prose."]
+    units = split_units(
+        "Revenue | 391,035 | 383,285\nNet income | 93,736 | 96,995\n\nProse here. More prose."
+    )
+    assert units == [
+        "Revenue | 391,035 | 383,285",
+        "Net income | 93,736 | 96,995",
+        "Prose here.",
+        "More prose.",
+    ]
     assert pack(["a " * 200]) == [" ".join(["a"] * MAX_WORDS), " ".join(["a"] * 40)]

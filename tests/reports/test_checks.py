@@ -47,11 +47,19 @@ def test_attribution_marks_similar_sentences_only():
 
 
 def test_model_citation_is_not_reattributed():
-    paras = check_section("iPhone net sales increased during 2024 [2].", SOURCE_MAP, SOURCE_TEXTS,
-                          encode=HashEmbedder().encode, threshold=0.1)
+    paras = check_section(
+        "iPhone net sales increased during 2024 [2].",
+        SOURCE_MAP,
+        SOURCE_TEXTS,
+        encode=HashEmbedder().encode,
+        threshold=0.1,
+    )
     assert paras[0].citations == [7] and paras[0].attributed == []
 
 
 def test_sentence_split_keeps_decimals_and_markers():
     assert split_sentences("Revenue was $391.0 billion in the U.S. market [1]. It grew. [2] Done") == [
-        "Revenue was $391.0 billion in the U.S. market [1].", "It grew. [2]", "Done"]
+        "Revenue was $391.0 billion in the U.S. market [1].",
+        "It grew. [2]",
+        "Done",
+    ]

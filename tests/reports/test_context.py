@@ -26,9 +26,14 @@ def aapl_facts():
 
 @pytest.mark.parametrize(
     "value, unit, text",
-    [(391_035_000_000, "USD", "$391,035 million"), (-2_722_000_000, "USD", "-$2,722 million"),
-     (1_234_567, "USD", "$1,234,567"), (6.08, "USD/shares", "$6.08"), (46.2067, "%", "46.2%"),
-     (None, "USD", "n/a")],
+    [
+        (391_035_000_000, "USD", "$391,035 million"),
+        (-2_722_000_000, "USD", "-$2,722 million"),
+        (1_234_567, "USD", "$1,234,567"),
+        (6.08, "USD/shares", "$6.08"),
+        (46.2067, "%", "46.2%"),
+        (None, "USD", "n/a"),
+    ],
 )
 def test_format_fact(value, unit, text):
     assert format_fact(value, unit) == text
@@ -46,15 +51,37 @@ def test_facts_table_is_exact(aapl_facts):
 
 def test_context_numbers_sources_per_section(tmp_path: Path, aapl_facts):
     emb = HashEmbedder()
-    _store(tmp_path, emb, [
-        _doc("AAPL", "Apple risk: suppliers in China may be disrupted by tariffs and trade policy.", n=1),
-        _doc("AAPL", "Apple business: the Company designs iPhone, Mac, iPad and wearables.", "Item 1. Business", n=2),
-        _doc("AAPL", "Net sales increased in 2024 compared to 2023 driven by Services.", "Item 7. Management's "
-             "Discussion and Analysis", n=3),
-    ])
+    _store(
+        tmp_path,
+        emb,
+        [
+            _doc("AAPL", "Apple risk: suppliers in China may be disrupted by tariffs and trade policy.", n=1),
+            _doc(
+                "AAPL",
+                "Apple business: the Company designs iPhone, Mac, iPad and wearables.",
+                "Item 1. Business",
+                n=2,
+            ),
+            _doc(
+                "AAPL",
+                "Net sales increased in 2024 compared to 2023 driven by Services.",
+                "Item 7. Management's Discussion and Analysis",
+                n=3,
+            ),
+        ],
+    )
     table = facts_table(aapl_facts)
-    ctx = build_context("AAPL", "Apple Inc.", "0000320193", "2025-06-01", Retriever(tmp_path, emb),
-                        list(SECTIONS.values()), table, facts_prompt_text(table), "run1")
+    ctx = build_context(
+        "AAPL",
+        "Apple Inc.",
+        "0000320193",
+        "2025-06-01",
+        Retriever(tmp_path, emb),
+        list(SECTIONS.values()),
+        table,
+        facts_prompt_text(table),
+        "run1",
+    )
     plans = {p.key: p for p in ctx.sections}
     fin = plans["financials"]
     assert fin.source_map[1] == 1 and ctx.sources[0].corpus == "facts"
@@ -74,5 +101,14 @@ def test_no_data_is_an_error(tmp_path: Path):
     emb = HashEmbedder()
     _store(tmp_path, emb, [_doc("AAPL", "Apple designs iPhones and Macs in Cupertino, California.")])
     with pytest.raises(NoDataError, match="MSFT"):
-        build_context("MSFT", "Microsoft", "0000789019", "2025-06-01", Retriever(tmp_path, emb),
-                      list(SECTIONS.values()), None, "", "run1")
+        build_context(
+            "MSFT",
+            "Microsoft",
+            "0000789019",
+            "2025-06-01",
+            Retriever(tmp_path, emb),
+            list(SECTIONS.values()),
+            None,
+            "",
+            "run1",
+        )
