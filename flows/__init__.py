@@ -13,6 +13,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault(
-    "PREFECT_HOME", str(Path(os.environ.get("RESEARCHDESK_VAR_DIR", "var")).resolve() / "prefect")
-)
+if "PREFECT_HOME" not in os.environ:
+    _home = Path(os.environ.get("RESEARCHDESK_VAR_DIR", "var")).resolve() / "prefect"
+    _home.mkdir(parents=True, exist_ok=True)
+    os.environ["PREFECT_HOME"] = str(_home)

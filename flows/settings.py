@@ -6,10 +6,12 @@ and which models run is here. Paths are relative to the working directory unless
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -17,7 +19,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path("data"), description="input files: sec/, news/, wikipedia/")
     var_dir: Path = Field(Path("var"), description="index, model cache, reports, Prefect home")
-    watchlist: list[str] = Field(["AAPL", "NVDA", "TSLA", "AMZN", "META"], description="nightly tickers")
+    watchlist: Annotated[list[str], NoDecode] = Field(
+        ["AAPL", "NVDA", "TSLA", "AMZN", "META"], description="nightly tickers: AAPL,NVDA or a JSON list"
+    )
     chat_preset: str = "smollm2-135m"
     moderation_preset: str = Field("", description="empty: moderate with the chat model")
     embedder: str = "all-MiniLM-L6-v2"
@@ -28,9 +32,9 @@ class Settings(BaseSettings):
     @field_validator("watchlist", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
-        if isinstance(value, str) and not value.strip().startswith("["):
-            return [t.strip() for t in value.split(",") if t.strip()]
-        return value
+        if isinstance(value, str):
+            value = json.loads(value) if value.strip().startswith("[") else value.split(",")
+        return [str(t).strip().upper() for t in value if str(t).strip()] if isinstance(value, list) else value
 
     @property
     def index_dir(self) -> Path:
