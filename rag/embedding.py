@@ -66,7 +66,7 @@ class Embedder:
     def encode(
         self,
         texts: list[str],
-        batch_size: int = 64,
+        batch_size: int = 16,  # measured on 2 AMX cores: 16 -> 44 passages/s, 64 -> 39, 128 -> 34
         progress: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
         import torch

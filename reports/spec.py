@@ -18,7 +18,9 @@ class SectionSpec:
     instruction: str  # what to write; the citation rules are added by the prompt builder
     queries: tuple[SourceQuery, ...]
     facts: bool = False  # put the exact XBRL facts table in front of the model as a source
-    max_new_tokens: int = 220
+    # Two short paragraphs. Prompts stay near 900 tokens (sources ~160 words each), so prompt plus
+    # answer fit GPT-NeoXT-Chat-Base-20B's 2,048-token context with room to spare.
+    max_new_tokens: int = 180
 
 
 SECTIONS: dict[str, SectionSpec] = {}
@@ -38,10 +40,10 @@ register(
             SourceQuery(
                 "filings",
                 "{company} business overview products services segments",
-                k=3,
+                k=2,
                 sections=("business",),
             ),
-            SourceQuery("wikipedia", "{company} company history products", k=2),
+            SourceQuery("wikipedia", "{company} company history products", k=1),
         ),
     )
 )
@@ -58,7 +60,7 @@ register(
             SourceQuery(
                 "filings",
                 "{company} net sales revenue increased decreased compared to prior year",
-                k=3,
+                k=2,
                 sections=("management", "results of operations"),
             ),
         ),
@@ -70,7 +72,7 @@ register(
         key="developments",
         title="Recent developments",
         instruction="Summarise the most important recent news about {company} for an investor.",
-        queries=(SourceQuery("news", "{company} {ticker} stock news earnings announcement", k=5),),
+        queries=(SourceQuery("news", "{company} {ticker} stock news earnings announcement", k=4),),
     )
 )
 register(
@@ -82,7 +84,7 @@ register(
             SourceQuery(
                 "filings",
                 "{company} principal risks that could adversely affect the business",
-                k=4,
+                k=3,
                 sections=("risk factors",),
             ),
             SourceQuery("news", "{company} risk concern tariff lawsuit regulation decline", k=1),
