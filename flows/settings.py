@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     watchlist: Annotated[list[str], NoDecode] = Field(
         ["AAPL", "NVDA", "TSLA", "AMZN", "META"], description="nightly tickers: AAPL,NVDA or a JSON list"
     )
+    models_dir_override: Path | None = Field(
+        None, alias="RESEARCHDESK_MODELS_DIR", description="converted-model cache (default var/models)"
+    )
     chat_preset: str = "smollm2-135m"
     moderation_preset: str = Field("", description="empty: moderate with the chat model")
     embedder: str = "all-MiniLM-L6-v2"
@@ -46,7 +49,7 @@ class Settings(BaseSettings):
 
     @property
     def models_dir(self) -> Path:
-        return self.var_dir / "models"
+        return self.models_dir_override or self.var_dir / "models"
 
     @property
     def company_tickers(self) -> Path:

@@ -11,7 +11,8 @@ writes a plain safetensors copy under `<cache_dir>/<preset>/` and later loads ta
 copy is written to a temporary directory and renamed into place, so a crash or a concurrent
 loader never leaves (or reads) a half-written cache.
 
-This module loads weights on the CPU only; `models/engine.py` owns devices and dtypes.
+This module never picks a device: `models/engine.py` owns devices and dtypes and may pass a
+`device_map` through.
 """
 
 from __future__ import annotations
@@ -144,13 +145,14 @@ def _dir_fingerprint(path: Path) -> str:
     return "local:" + digest.hexdigest()[:16]
 
 
-def _load_dir(path: Path, dtype: Any) -> tuple[Any, Any]:
+def _load_dir(path: Path, dtype: Any, device_map: str | None = None) -> tuple[Any, Any]:
     _offline()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    kwargs = {"device_map": device_map} if device_map else {}
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=dtype, **kwargs)
     except OSError as exc:
         raise ModelError(f"could not load a model from {path}: {exc}") from exc
     return tokenizer, model.eval()
@@ -231,12 +233,18 @@ def _load_gguf(
 
 
 def load_model(
-    preset: ModelPreset, cache_dir: str | Path | None = DEFAULT_CACHE_DIR, dtype: Any = None
+    preset: ModelPreset,
+    cache_dir: str | Path | None = DEFAULT_CACHE_DIR,
+    dtype: Any = None,
+    device_map: str | None = None,
 ) -> LoadedModel:
-    """Load a preset's tokenizer and model on the CPU, offline.
+    """Load a preset's tokenizer and model, offline.
 
     `cache_dir` is the root for converted GGUF copies (`<cache_dir>/<preset name>/`); None
     disables the cache. `dtype` is a torch dtype for the weights (None -> the checkpoint's).
+    `device_map` is passed through for directory/hub checkpoints only (chosen by the engine, so
+    a 20B checkpoint streams straight to the GPU instead of staging 40 GB in host RAM); GGUF
+    files always load on the CPU.
     """
     start = time.perf_counter()
     resolved = resolve_source(preset.source)
@@ -247,12 +255,12 @@ def load_model(
         tokenizer, model, revision, path, from_cache = _load_gguf(preset, resolved.path, cache_root, dtype)
     elif resolved.kind == "hf":
         path, revision = _hf_snapshot(resolved.repo_id)
-        tokenizer, model = _load_dir(path, dtype)
+        tokenizer, model = _load_dir(path, dtype, device_map)
     else:
         assert resolved.path is not None
         path = resolved.path
         meta = _read_meta(path)
         revision = meta["revision"] if meta and "revision" in meta else _dir_fingerprint(path)
-        tokenizer, model = _load_dir(path, dtype)
+        tokenizer, model = _load_dir(path, dtype, device_map)
     return LoadedModel(tokenizer, model, revision, preset.source, path, from_cache,
                        time.perf_counter() - start)

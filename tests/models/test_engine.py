@@ -1,0 +1,170 @@
+"""TransformersEngine on a random tiny GPT-NeoX: batching, padding, stops, errors, scoring."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from models.engine import TransformersEngine, resolve_dtype
+from models.types import GenerationRequest
+
+USERS = [
+    "What was Apple's revenue?",
+    "Net income rose 12% to $93.7 billion while operating cash flow reached $118.3 billion.",
+    "Risk factors?",
+    "The company repurchased shares and paid dividends; liquidity remains strong and supply chain risk.",
+    "Input: I want to call in sick",
+]
+
+
+def _reqs(**kw) -> list[GenerationRequest]:
+    return [GenerationRequest(request_id=f"r{i}", user=u, stop_words=(), **kw) for i, u in enumerate(USERS)]
+
+
+def _with_batch(engine: TransformersEngine, batch_size: int) -> TransformersEngine:
+    clone = object.__new__(TransformersEngine)
+    clone.__dict__.update(engine.__dict__)
+    clone.batch_size = batch_size
+    clone.stats = dataclasses.replace(engine.stats, extra=dict(engine.stats.extra))
+    return clone
+
+
+def _reference_greedy(engine: TransformersEngine, user: str, max_new: int) -> tuple[list[int], int]:
+    """Unpadded, single-sequence HF greedy generation: the ground truth for batching."""
+    from models.presets import format_prompt
+
+    ids = engine._encode(format_prompt(engine.preset, engine.tokenizer, "", user))
+    with torch.inference_mode():
+        out = engine.model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                                    max_new_tokens=max_new, do_sample=False, pad_token_id=engine.pad_id,
+                                    eos_token_id=engine.eos_ids)
+    return out[0, len(ids):].tolist(), len(ids)
+
+
+def _check_batched_against_reference(engine: TransformersEngine) -> list[str]:
+    batched = engine.generate(_reqs())
+    assert [c.request_id for c in batched] == [f"r{i}" for i in range(len(USERS))]  # input order
+    sequential = _with_batch(engine, 1).generate(_reqs())
+    assert [(c.text, c.tokens_out, c.tokens_in, c.finish_reason) for c in batched] == [
+        (c.text, c.tokens_out, c.tokens_in, c.finish_reason) for c in sequential]
+    reasons = []
+    for user, comp in zip(USERS, batched, strict=True):
+        ref, n_in = _reference_greedy(engine, user, engine.preset.max_new_tokens)
+        eos = next((k for k, t in enumerate(ref) if t in engine.eos_ids), None)
+        kept = ref if eos is None else ref[:eos]
+        assert comp.tokens_in == n_in
+        assert comp.tokens_out == (len(ref) if eos is None else eos + 1)
+        assert comp.text == engine.tokenizer.decode(kept, skip_special_tokens=True).strip()
+        assert comp.finish_reason == ("length" if eos is None else "stop")
+        reasons.append(comp.finish_reason)
+    return reasons
+
+
+def test_batched_equals_unpadded_greedy_token_for_token(tiny_engine: TransformersEngine) -> None:
+    assert _check_batched_against_reference(tiny_engine) == ["length"] * len(USERS)
+
+
+def test_batched_eos_ends_rows_independently(tiny_engine: TransformersEngine) -> None:
+    """Make a token the model emits mid-answer the eos, so rows end at different steps."""
+    plain = tiny_engine.generate(_reqs())
+    ref, _ = _reference_greedy(tiny_engine, USERS[1], tiny_engine.preset.max_new_tokens)
+    engine = _with_batch(tiny_engine, 4)
+    engine.eos_ids = [ref[3]]
+    reasons = _check_batched_against_reference(engine)
+    assert "stop" in reasons
+    assert engine.generate(_reqs())[1].tokens_out <= 4 < plain[1].tokens_out
+
+
+def test_per_request_max_new_tokens_in_one_batch(tiny_engine: TransformersEngine) -> None:
+    reqs = [dataclasses.replace(r, max_new_tokens=n) for r, n in zip(_reqs(), [1, 3, 5, 7, 9], strict=True)]
+    out = tiny_engine.generate(reqs)
+    full = tiny_engine.generate(_reqs(max_new_tokens=9))
+    for comp, ref, n in zip(out, full, [1, 3, 5, 7, 9], strict=True):
+        assert comp.tokens_out <= n
+        if comp.finish_reason == "length":
+            assert comp.tokens_out == n
+            assert ref.text.startswith(comp.text)
+
+
+def test_stop_word_truncates_and_stops_early(tiny_engine: TransformersEngine) -> None:
+    plain = tiny_engine.generate(_reqs(max_new_tokens=10))
+    target = next(c for c in plain if len(c.text.strip()) >= 6 and c.tokens_out == 10)
+    stop = target.text[3:5]  # a substring the greedy model is known to produce
+    idx = [c.request_id for c in plain].index(target.request_id)
+    req = dataclasses.replace(_reqs(max_new_tokens=10)[idx], stop_words=(stop,))
+    [comp] = tiny_engine.generate([req])
+    assert comp.text == target.text[: target.text.find(stop)].strip()
+    assert stop not in comp.text
+    assert comp.finish_reason == "stop"
+    assert comp.tokens_out < 10  # generation stopped, not just the text cut
+
+
+def test_overlong_prompt_fails_alone(tiny_engine: TransformersEngine) -> None:
+    reqs = _reqs()
+    reqs[2] = dataclasses.replace(reqs[2], user="cash flow " * 200)
+    out = tiny_engine.generate(reqs)
+    assert out[2].finish_reason == "error" and "context" in out[2].error and out[2].tokens_in > 120
+    assert all(c.finish_reason != "error" for i, c in enumerate(out) if i != 2)
+
+
+@pytest.mark.parametrize("user", ["", "   \n"])
+def test_empty_prompt_is_error(tiny_engine: TransformersEngine, user: str) -> None:
+    out = tiny_engine.generate([GenerationRequest("e", user), GenerationRequest("ok", "Risk factors?")])
+    assert out[0].finish_reason == "error" and "empty" in out[0].error
+    assert out[1].finish_reason in ("stop", "length")
+
+
+def test_progress_and_stats(tiny_engine: TransformersEngine) -> None:
+    engine = _with_batch(tiny_engine, 2)
+    calls: list[tuple[int, int]] = []
+    before = engine.stats.requests
+    engine.generate(_reqs(), progress=lambda done, total: calls.append((done, total)))
+    assert calls[-1] == (5, 5) and [d for d, _ in calls] == sorted(d for d, _ in calls) and len(calls) == 3
+    assert engine.stats.requests == before + 5
+    assert engine.stats.tokens_out > 0 and engine.stats.seconds > 0 and engine.stats.device == "cpu"
+
+
+def test_seeded_sampling_is_reproducible(tiny_engine: TransformersEngine) -> None:
+    reqs = _reqs(temperature=1.0, top_k=0, seed=7)
+    a, b = tiny_engine.generate(reqs), tiny_engine.generate(reqs)
+    assert [c.text for c in a] == [c.text for c in b]
+    c = tiny_engine.generate(_reqs(temperature=1.0, top_k=0, seed=8))
+    assert [x.text for x in a] != [x.text for x in c]
+
+
+def _manual_loglik(engine: TransformersEngine, context: str, continuation: str) -> list[float]:
+    ctx, cont = engine._encode(context), engine._encode(continuation)
+    ids = torch.tensor([ctx + cont])
+    with torch.inference_mode():
+        logp = torch.log_softmax(engine.model(input_ids=ids).logits.float(), -1)[0]
+    return [logp[len(ctx) - 1 + k, t].item() for k, t in enumerate(cont)]
+
+
+def test_loglikelihood_matches_single_sequence(tiny_engine: TransformersEngine) -> None:
+    pairs = [("Input: I want to call in sick\nOutput:", " casual"),
+             ("Net income rose 12% to $93.7 billion.\nOutput:", " possibly needs caution"),
+             ("Risk?", " needs intervention"),
+             ("The company repurchased shares and paid dividends; liquidity remains strong.", " casual"),
+             ("Output:", " probably needs caution")]
+    got = _with_batch(tiny_engine, 3).loglikelihood(pairs)
+    for (ctx, cont), scores in zip(pairs, got, strict=True):
+        want = _manual_loglik(tiny_engine, ctx, cont)
+        assert len(scores) == len(want) == len(tiny_engine._encode(cont))
+        assert scores == pytest.approx(want, abs=1e-4)
+
+
+def test_loglikelihood_edge_cases(tiny_engine: TransformersEngine) -> None:
+    out = tiny_engine.loglikelihood([("context", ""), ("", " casual")])
+    assert out[0] == []
+    assert len(out[1]) == len(tiny_engine._encode(" casual")) and all(v <= 0 for v in out[1])
+
+
+def test_dtype_resolution() -> None:
+    assert resolve_dtype("float32", "cpu") == ("float32", False)
+    assert resolve_dtype("bf16-prefill", "cpu") == ("float32", True)
+    from rag.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        resolve_dtype("int3", "cpu")
