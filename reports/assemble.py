@@ -6,6 +6,7 @@ reach a published file. A section whose generation failed says why instead of le
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from models.types import Completion
@@ -18,13 +19,19 @@ from reports.sanitize import sanitize_model_text
 _SEVERITY = {"published": 0, "caution": 1, "withheld": 2, "failed": 3}
 
 
+def drop_unfinished_sentence(text: str) -> str:
+    """Text cut by the token limit: keep it up to the last sentence end (and its citation markers)."""
+    ends = list(re.finditer(r"[.!?](?=\s|\[|$)(?:\s*\[[\d,\s\-–]+\])*", text))
+    return text[: ends[-1].end()].rstrip() if ends else ""
+
+
 def verdict_reason(label: str, action: str, margin: float) -> str:
     if label == "error":
         return "Moderation could not score this section, so it is withheld (fail closed)."
     if action == "withhold":
         return f"Moderation labelled this section '{label}'; it is not published."
     if action == "caution":
-        return f"Moderation labelled this section '{label}'. Read it with care."
+        return f"Read it with care (moderation margin {margin:.2f})."
     return f"Moderation label '{label}' (margin {margin:.2f})."
 
 
@@ -74,9 +81,11 @@ def assemble_report(
                 SectionReport(**base, status="withheld", paragraphs=[], verdict=verdict, note=verdict.reason)
             )
             continue
-        paragraphs = check_section(
-            sanitize_model_text(completion.text), plan.source_map, plan.source_texts, encode
-        )
+        text = sanitize_model_text(completion.text)
+        if completion.finish_reason == "length":
+            text = drop_unfinished_sentence(text)
+            warnings.append(f"{plan.title}: the model hit its token limit; cut at the last full sentence")
+        paragraphs = check_section(text, plan.source_map, plan.source_texts, encode)
         if not paragraphs:
             sections.append(
                 SectionReport(
@@ -88,8 +97,6 @@ def assemble_report(
                 )
             )
             continue
-        if completion.finish_reason == "length":
-            warnings.append(f"{plan.title}: the model hit its token limit; the text may end mid-sentence")
         status = "caution" if verdict.action == "caution" else "published"
         sections.append(
             SectionReport(

@@ -63,3 +63,18 @@ def test_sentence_split_keeps_decimals_and_markers():
         "It grew. [2]",
         "Done",
     ]
+
+
+@pytest.mark.parametrize(
+    "text, kept",
+    [
+        ("Revenue rose to $391.0 billion [1]. It grew [2][3]. The", "Revenue rose to $391.0 billion [1]. It grew [2][3]."),
+        ("The", ""),
+        ("Done. [4] And then", "Done. [4]"),
+        ("First para.\n\nSales hit $391.0 bil", "First para."),
+    ],
+)
+def test_text_cut_by_token_limit_ends_at_a_full_sentence(text, kept):
+    from reports.assemble import drop_unfinished_sentence
+
+    assert drop_unfinished_sentence(text) == kept
