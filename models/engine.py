@@ -6,9 +6,9 @@ in length-sorted, left-padded batches and returns completions in input order. On
 over a whole watchlist must not die on one oversized prompt. `loglikelihood(pairs)` scores
 continuations for moderation labels.
 
-CPU dtype: on CPUs with bf16 instructions (avx512_bf16 / AMX) the default "auto" runs the
-prefill (many tokens per forward, matmul-bound) under bf16 autocast and keeps weights and the
-KV cache in fp32 for decode (one token per forward, where bf16 was measured slower here). See
+CPU dtype: on CPUs with bf16 instructions (avx512_bf16 / AMX) the default "auto" keeps the
+weights in bf16 for the whole generate (1.7x faster than fp32 end to end here, text still
+sane); CPUs without them fall back to fp32, where bf16 would be emulated and slow. See
 `resolve_dtype` for the numbers behind that choice.
 """
 
@@ -28,7 +28,7 @@ from models.types import Completion, GenerationRequest, GenerationStats
 from rag.errors import ConfigError, ModelError
 
 Progress = Callable[[int, int], None]  # (done requests, total requests)
-DTYPES = ("auto", "float32", "bfloat16", "float16", "bf16-prefill")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 def cpu_bf16_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
@@ -50,28 +50,27 @@ def resolve_device(device: str = "auto") -> str:
     return "cpu"
 
 
-def resolve_dtype(dtype: str, device: str) -> tuple[str, bool]:
-    """Map a dtype option to (weight dtype name, bf16 autocast during prefill).
+def resolve_dtype(dtype: str, device: str) -> str:
+    """Map a dtype option to a torch dtype name for the weights.
 
-    Measured on this project's 2-core AMD EPYC (avx512_bf16, no AMX), SmolLM2-135M, batch of 8
-    prompts of ~600-650 tokens, 128 new tokens (steady state; see the report): fp32 weights were
-    fastest for decode, bf16 weights fastest for prefill but much slower for decode, and bf16
-    autocast of the prefill only beat both end to end with text of the same quality. On GPUs
-    bf16 weights are the norm (fp16 where bf16 is missing).
+    Measured on this project's 2-core AMD EPYC (avx512_bf16, no AMX), SmolLM2-135M, one batch of
+    8 prompts of 598-647 tokens, 128 new tokens, steady-state runs on a quiet machine: fp32
+    weights 21.9 s (47 tok/s), bf16 weights 13.0 s (79 tok/s), fp32 + bf16 autocast 16.0 s
+    (64 tok/s), bf16 autocast for the prefill only + fp32 decode 19.6 s (52 tok/s). Prefill
+    alone: fp32 8.4 s, bf16 5.0 s. bf16 changes greedy outputs (different, equally fluent
+    text). GPUs: bf16 (fp16 where bf16 is missing).
     """
     import torch
 
     if dtype not in DTYPES:
         raise ConfigError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
-    if dtype == "auto":
-        if device.startswith("cuda"):
-            return ("bfloat16" if torch.cuda.is_bf16_supported() else "float16"), False
-        if device == "cpu" and cpu_bf16_flags() and torch.backends.mkldnn.is_available():
-            return "float32", True
-        return "float32", False
-    if dtype == "bf16-prefill":
-        return "float32", True
-    return dtype, False
+    if dtype != "auto":
+        return dtype
+    if device.startswith("cuda"):
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    if device == "cpu" and cpu_bf16_flags() and torch.backends.mkldnn.is_available():
+        return "bfloat16"
+    return "float32"
 
 
 @dataclass
@@ -94,7 +93,6 @@ class TransformersEngine:
         loaded: LoadedModel,
         device: str,
         dtype: str,
-        prefill_autocast: bool = False,
         batch_size: int = 16,
         progress: Progress | None = None,
     ) -> None:
@@ -110,9 +108,6 @@ class TransformersEngine:
         self.device = device
         self.batch_size = batch_size
         self.progress = progress
-        self.prefill_autocast = prefill_autocast
-        if prefill_autocast:
-            self._wrap_forward_for_prefill_autocast()
         gen_cfg = self.model.generation_config
         eos = gen_cfg.eos_token_id if gen_cfg.eos_token_id is not None else self.tokenizer.eos_token_id
         self.eos_ids: list[int] = [eos] if isinstance(eos, int) else list(eos or [])
@@ -122,7 +117,7 @@ class TransformersEngine:
         self.stats = GenerationStats(
             load_seconds=loaded.seconds,
             device=device,
-            dtype=dtype + ("+bf16-prefill" if prefill_autocast else ""),
+            dtype=dtype,
             extra={"batches": 0, "errors": 0, "from_cache": loaded.from_cache, "batch_size": batch_size},
         )
 
@@ -137,29 +132,6 @@ class TransformersEngine:
     def _encode(self, text: str) -> list[int]:
         # No automatic BOS/EOS: the prompt format (or chat template) decides every token.
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    def _wrap_forward_for_prefill_autocast(self) -> None:
-        """Run multi-token forwards under bf16 autocast, then hand decode an fp32 KV cache.
-
-        Patching the instance's `forward` keeps `model.generate` untouched; converting the cache
-        back to fp32 keeps every decode step in the (faster, on this CPU) fp32 kernels.
-        """
-        import torch
-
-        original = self.model.forward
-
-        def forward(*args: Any, **kwargs: Any) -> Any:
-            ids = kwargs.get("input_ids", args[0] if args else None)
-            if ids is None or ids.shape[-1] <= 1:
-                return original(*args, **kwargs)
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                out = original(*args, **kwargs)
-            for layer in getattr(getattr(out, "cache", None), "layers", None) or []:
-                if getattr(layer, "keys", None) is not None and layer.keys.dtype != torch.float32:
-                    layer.keys, layer.values = layer.keys.float(), layer.values.float()
-            return out
-
-        self.model.forward = forward
 
     def _left_pad(self, rows: list[list[int]]) -> tuple[Any, Any, Any]:
         """(input_ids, attention_mask, position_ids), left padded: every row ends at the last column."""
@@ -311,16 +283,22 @@ class TransformersEngine:
         Context and continuation are tokenized separately and concatenated, so the scored tokens
         are exactly the continuation's tokens. Over-long pairs lose context from the left (the
         continuation and the context's end matter most); callers that need the start of a text
-        (moderation) trim it themselves. Batches are left padded with explicit position ids, so
-        only the last `max continuation + 1` positions' logits are computed (`logits_to_keep`),
-        keeping memory at batch x that x vocab instead of batch x context x vocab.
+        (moderation) trim it themselves.
+
+        Pairs share forward passes where causality allows: the tokens fed for a pair are
+        `context + continuation[:-1]`, and when that is a prefix of another pair's fed tokens the
+        logits at its positions are identical, so it is read from the longer row. Moderation's five
+        labels per text need three rows (`needs caution`/`needs intervention` share `needs`).
+        Rows are left padded with explicit position ids and only the trailing positions that
+        hold scored tokens get logits (`logits_to_keep`): memory is batch x few x vocab, not
+        batch x context x vocab.
         """
         import torch
 
         start = time.perf_counter()
         ctx_limit = self.preset.context_tokens
-        rows: list[tuple[int, list[int], int]] = []  # (pair index, token ids, continuation length)
         results: list[list[float]] = [[] for _ in pairs]
+        scored: list[tuple[int, tuple[int, ...], int]] = []  # (pair index, context+continuation, n_cont)
         for i, (context, continuation) in enumerate(pairs):
             cont = self._encode(continuation)
             if not cont:
@@ -331,24 +309,48 @@ class TransformersEngine:
                 )
             # An empty context still needs one token to predict the first continuation token from.
             ctx = self._encode(context) or [self.tokenizer.bos_token_id or self.eos_ids[0]]
-            rows.append((i, (ctx + cont)[-ctx_limit:], len(cont)))
-        rows.sort(key=lambda r: len(r[1]), reverse=True)
+            scored.append((i, tuple((ctx + cont)[-ctx_limit:]), len(cont)))
+
+        rows: list[tuple[int, ...]] = []  # fed token sequences
+        first_pos: list[int] = []  # per row: earliest position whose logits some pair needs
+        by_context: dict[tuple[int, ...], list[int]] = {}  # keeps the prefix search local
+        reads: list[tuple[int, int, tuple[int, ...], int]] = []  # (pair, row, seq, n_cont)
+        for i, seq, n in sorted(scored, key=lambda s: len(s[1]), reverse=True):
+            fed, context_ids = seq[:-1], seq[: len(seq) - n]
+            candidates = by_context.setdefault(context_ids, [])
+            row = next((r for r in candidates if rows[r][: len(fed)] == fed), None)
+            if row is None:
+                rows.append(fed)
+                first_pos.append(len(context_ids) - 1)
+                row = len(rows) - 1
+                candidates.append(row)
+            first_pos[row] = min(first_pos[row], len(context_ids) - 1)
+            reads.append((i, row, seq, n))
+        by_row: dict[int, list[tuple[int, tuple[int, ...], int]]] = {}
+        for i, row, seq, n in reads:
+            by_row.setdefault(row, []).append((i, seq, n))
+
+        order = sorted(range(len(rows)), key=lambda r: len(rows[r]), reverse=True)
         with torch.inference_mode():
-            for b in range(0, len(rows), self.batch_size):
-                batch = rows[b:b + self.batch_size]
-                ids, mask, pos = self._left_pad([r[1] for r in batch])
-                keep = max(r[2] for r in batch) + 1
+            for b in range(0, len(order), self.batch_size):
+                batch = order[b:b + self.batch_size]
+                ids, mask, pos = self._left_pad([list(rows[r]) for r in batch])
+                keep = max(len(rows[r]) - first_pos[r] for r in batch)
                 logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos,
                                     use_cache=False, logits_to_keep=keep).logits
                 logprobs = torch.log_softmax(logits.float(), dim=-1)  # (batch, keep, vocab)
-                for k, (index, row, n_cont) in enumerate(batch):
-                    # logits at position t predict token t+1: the last n_cont+1 columns but the last.
-                    target = torch.tensor(row[-n_cont:], device=logprobs.device)
-                    picked = logprobs[k, keep - 1 - n_cont: keep - 1].gather(-1, target[:, None])[:, 0]
-                    results[index] = picked.tolist()
-        self.stats.extra["loglikelihood_pairs"] = self.stats.extra.get("loglikelihood_pairs", 0) + len(pairs)
-        self.stats.extra["loglikelihood_seconds"] = (
-            self.stats.extra.get("loglikelihood_seconds", 0.0) + time.perf_counter() - start)
+                for k, r in enumerate(batch):
+                    for i, seq, n in by_row[r]:
+                        # Logits at row position q predict token q+1; the continuation starts at
+                        # position len(seq)-n, so its logits sit at q = len(seq)-n-1 ... len(seq)-2,
+                        # i.e. kept index keep - len(row) + q.
+                        lo = keep - len(rows[r]) + len(seq) - n - 1
+                        target = torch.tensor(seq[-n:], device=logprobs.device)
+                        results[i] = logprobs[k, lo: lo + n].gather(-1, target[:, None])[:, 0].tolist()
+        extra = self.stats.extra
+        extra["loglikelihood_pairs"] = extra.get("loglikelihood_pairs", 0) + len(pairs)
+        extra["loglikelihood_rows"] = extra.get("loglikelihood_rows", 0) + len(rows)
+        extra["loglikelihood_seconds"] = extra.get("loglikelihood_seconds", 0.0) + time.perf_counter() - start
         return results
 
 
@@ -364,16 +366,14 @@ def load_engine(
 
     `cache_dir` is the root for converted GGUF copies (`<cache_dir>/<preset>/`; None: no
     cache). `device`: "auto" (cuda if present, else cpu) or a torch device string. `dtype`: one
-    of `DTYPES`; "auto" = bf16 on GPUs, fp32 + bf16-autocast prefill on bf16-capable CPUs.
+    of `DTYPES`; "auto" = bf16 on GPUs and on CPUs with bf16 instructions, else fp32.
     """
     preset = get_preset(preset_name)
     dev = resolve_device(device)
-    weight_dtype, prefill_autocast = resolve_dtype(dtype, dev)
-    if prefill_autocast and not dev.startswith("cpu"):
-        raise ConfigError("dtype='bf16-prefill' is a CPU mode; use 'bfloat16' on GPUs")
+    weight_dtype = resolve_dtype(dtype, dev)
     import torch
 
     device_map = dev if dev.startswith("cuda") else None
     loaded = load_model(preset, cache_dir=cache_dir, dtype=getattr(torch, weight_dtype),
                         device_map=device_map)
-    return TransformersEngine(preset, loaded, dev, weight_dtype, prefill_autocast, batch_size, progress)
+    return TransformersEngine(preset, loaded, dev, weight_dtype, batch_size, progress)

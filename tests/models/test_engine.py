@@ -155,6 +155,19 @@ def test_loglikelihood_matches_single_sequence(tiny_engine: TransformersEngine) 
         assert scores == pytest.approx(want, abs=1e-4)
 
 
+def test_loglikelihood_shares_prefix_rows_without_changing_scores(tiny_engine: TransformersEngine) -> None:
+    ctx = "Input: Net income rose 12%\nOutput:"
+    conts = [" casual", " casual income", " casual income rose", " needs caution", " needs intervention",
+             " casual income"]  # duplicate on purpose
+    pairs = [(ctx, c) for c in conts] + [("Risk?", " casual"), ("Risk? More", " casual income")]
+    engine = _with_batch(tiny_engine, 2)
+    engine.stats.extra.pop("loglikelihood_rows", None)
+    got = engine.loglikelihood(pairs)
+    for (c, cont), scores in zip(pairs, got, strict=True):
+        assert scores == pytest.approx(_manual_loglik(tiny_engine, c, cont), abs=1e-4)
+    assert engine.stats.extra["loglikelihood_rows"] < len(pairs)
+
+
 def test_loglikelihood_edge_cases(tiny_engine: TransformersEngine) -> None:
     out = tiny_engine.loglikelihood([("context", ""), ("", " casual")])
     assert out[0] == []
@@ -162,9 +175,29 @@ def test_loglikelihood_edge_cases(tiny_engine: TransformersEngine) -> None:
 
 
 def test_dtype_resolution() -> None:
-    assert resolve_dtype("float32", "cpu") == ("float32", False)
-    assert resolve_dtype("bf16-prefill", "cpu") == ("float32", True)
+    assert resolve_dtype("float32", "cpu") == "float32"
+    assert resolve_dtype("bfloat16", "cpu") == "bfloat16"
+    assert resolve_dtype("auto", "cpu") in ("float32", "bfloat16")
     from rag.errors import ConfigError
 
     with pytest.raises(ConfigError):
         resolve_dtype("int3", "cpu")
+
+
+def test_auto_dtype_falls_back_to_fp32_without_bf16_instructions(monkeypatch: pytest.MonkeyPatch) -> None:
+    import models.engine as engine_mod
+
+    monkeypatch.setattr(engine_mod, "cpu_bf16_flags", lambda: set())
+    assert resolve_dtype("auto", "cpu") == "float32"
+    monkeypatch.setattr(engine_mod, "cpu_bf16_flags", lambda: {"avx512_bf16"})
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: True)
+    assert resolve_dtype("auto", "cpu") == "bfloat16"
+
+
+def test_cpu_flags_parser(tmp_path) -> None:
+    from models.engine import cpu_bf16_flags
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("flags\t\t: fpu avx512f avx512_bf16 amx_tile\n")
+    assert cpu_bf16_flags(str(info)) == {"avx512_bf16", "amx_tile"}
+    assert cpu_bf16_flags(str(tmp_path / "missing")) == set()

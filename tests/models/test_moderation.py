@@ -168,3 +168,8 @@ def test_long_text_is_truncated_keeping_the_start() -> None:
 def test_char_budget_without_tokenizer() -> None:
     [res] = moderate(TableEngine({}, default=[-1.0]), ["x" * 50], max_input_chars=10)
     assert res.truncated
+
+
+def test_no_texts_no_model_call() -> None:
+    engine = TableEngine({})
+    assert moderate(engine, []) == [] and engine.calls == 0
