@@ -7,7 +7,7 @@ cents; margins are derived (numerator / denominator, one decimal) and labelled a
 
 from __future__ import annotations
 
-from rag.facts import standard_table
+from rag.statements import standard_table
 from rag.types import Fact
 from reports.model import FactRow, FactsTable
 

@@ -17,9 +17,9 @@ from rag.facts import (
     facts_from_companyfacts,
     facts_from_inline_xbrl,
     read_facts,
-    standard_table,
     write_facts,
 )
+from rag.statements import standard_table
 from rag.types import Fact
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "sec"

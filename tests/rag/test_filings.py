@@ -10,7 +10,8 @@ import pytest
 
 from rag.errors import SourceError
 from rag.sources import SOURCES
-from rag.sources.filings import decompress, html_blocks, load_html, parse_filing, read_raw
+from rag.sources.filings import parse_filing
+from rag.sources.html_text import decompress, html_blocks, load_html, read_raw
 from rag.types import Document, digest
 
 DATA = Path(__file__).resolve().parents[2] / "data"
