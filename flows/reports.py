@@ -22,14 +22,14 @@ from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 
-from models.engine import load_engine
-from models.moderation import DEFAULT_POLICY, decide, moderate
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.ingest import ingest_flow, shared_embedder
 from flows.settings import Settings
 from models.batch import read_completions, run_batch, write_requests
+from models.engine import load_engine
+from models.moderation import DEFAULT_POLICY, decide, moderate
 from rag import facts as facts_mod
 from rag.catalog import load_companies, resolve
 from rag.errors import ResearchDeskError
@@ -93,7 +93,7 @@ def build_context_task(ticker: str, as_of: str, run_id: str, audit_dir: Path) ->
     )
     if summary:
         ctx.warnings.extend(
-            f"{f.file} was skipped at ingest: {f.error}" for f in summary.failures_for(ticker)
+            f"{f.file} was skipped at ingest: {f.error}" for f in summary.failures_for(company.ticker)
         )
     path = audit_dir / f"context-{company.ticker}.json"
     write_atomic(path, ctx.model_dump_json(indent=1))
@@ -182,7 +182,7 @@ def nightly_reports(tickers: list[str] | None = None, as_of: str | None = None, 
     logger = get_run_logger()
     t0 = time.perf_counter()
     started = _now()
-    tickers = [t.strip().upper() for t in (tickers or settings.watchlist) if t.strip()]
+    tickers = list(dict.fromkeys(t.strip().upper() for t in (tickers or settings.watchlist) if t.strip()))
     as_of = as_of or date.today().isoformat()
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
     run_dir = settings.reports_dir / run_id
