@@ -22,20 +22,23 @@ def prefect_api(tmp_path_factory):
         yield
 
 
-@pytest.fixture
-def sample_data(tmp_path: Path) -> Path:
-    """A small real data dir: AAPL complete, TSLA with a corrupt 10-K, NVDA news only."""
-    data = tmp_path / "data"
-    (data / "sec" / "filings").mkdir(parents=True)
-    (data / "sec" / "companyfacts").mkdir()
-    (data / "news").mkdir()
-    (data / "wikipedia").mkdir()
+def aapl_data_dir(root: Path) -> Path:
+    """A real data dir holding Apple's 10-K, companyfacts and news, and the Wikipedia pages."""
+    data = root / "data"
+    for sub in ("sec/filings", "sec/companyfacts", "news", "wikipedia"):
+        (data / sub).mkdir(parents=True)
     shutil.copy(DATA / "sec" / "company_tickers.json.gz", data / "sec")
     shutil.copy(DATA / "sec" / "filings" / "aapl-10-k-2024-11-01.html.gz", data / "sec" / "filings")
     shutil.copy(next((DATA / "sec" / "companyfacts").glob("*AAPL*")), data / "sec" / "companyfacts")
     shutil.copy(DATA / "news" / "AAPL.csv.gz", data / "news")
     shutil.copy(DATA / "wikipedia" / "companies.jsonl.gz", data / "wikipedia")
-    # a truncated download: the gzip stream stops half way
+    return data
+
+
+@pytest.fixture
+def sample_data(tmp_path: Path) -> Path:
+    """AAPL complete, plus TSLA with a corrupt 10-K (a truncated download: the gzip stream stops half way)."""
+    data = aapl_data_dir(tmp_path)
     raw = (DATA / "sec" / "filings" / "tsla-10-k-2025-01-30.html.gz").read_bytes()
     (data / "sec" / "filings" / "tsla-10-k-2025-01-30.html.gz").write_bytes(raw[: len(raw) // 2])
     return data

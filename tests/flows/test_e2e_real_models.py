@@ -10,12 +10,12 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
 from models.moderation import LABELS
+from tests.flows.conftest import aapl_data_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data"
@@ -23,18 +23,10 @@ DATA = ROOT / "data"
 
 @pytest.fixture
 def real_env(monkeypatch, tmp_path: Path) -> Path:
-    data = tmp_path / "data"
-    (data / "sec" / "filings").mkdir(parents=True)
-    (data / "sec" / "companyfacts").mkdir()
-    (data / "news").mkdir()
-    (data / "wikipedia").mkdir()
-    shutil.copy(DATA / "sec" / "company_tickers.json.gz", data / "sec")
-    shutil.copy(DATA / "sec" / "filings" / "aapl-10-k-2024-11-01.html.gz", data / "sec" / "filings")
-    shutil.copy(next((DATA / "sec" / "companyfacts").glob("*AAPL*")), data / "sec" / "companyfacts")
-    shutil.copy(DATA / "news" / "AAPL.csv.gz", data / "news")
+    data = aapl_data_dir(tmp_path)
     with gzip.open(DATA / "wikipedia" / "companies.jsonl.gz", "rt") as src, gzip.open(
         data / "wikipedia" / "companies.jsonl.gz", "wt"
-    ) as dst:
+    ) as dst:  # Apple's page and the background pages only: less to embed
         dst.writelines(line for line in src if json.loads(line)["ticker"] in ("AAPL", ""))
     monkeypatch.setenv("RESEARCHDESK_DATA_DIR", str(data))
     monkeypatch.setenv("RESEARCHDESK_VAR_DIR", str(tmp_path / "var"))
