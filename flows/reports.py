@@ -56,6 +56,18 @@ def shared_engine(preset: str, models_dir: str, batch_size: int):
     return load_engine(preset, cache_dir=Path(models_dir), batch_size=batch_size)
 
 
+@cache
+def shared_retriever(index_dir: Path, embedder: str, stamp: int) -> Retriever:
+    """One loaded index per process and index version (`stamp`): tickers of a run share it."""
+    return Retriever(index_dir, shared_embedder(embedder))
+
+
+def _index_stamp(index_dir: Path) -> int:
+    """Changes whenever ingest rewrites the index (it rewrites the summary last)."""
+    summary = index_dir / "ingest_summary.json"
+    return summary.stat().st_mtime_ns if summary.exists() else 0
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -78,7 +90,7 @@ def build_context_task(ticker: str, as_of: str, run_id: str, audit_dir: Path) ->
         if f.ticker == company.ticker and (not f.filed or f.filed <= as_of)
     ]
     table = facts_table(facts) if facts else None
-    retriever = Retriever(settings.index_dir, shared_embedder(settings.embedder))
+    retriever = shared_retriever(settings.index_dir, settings.embedder, _index_stamp(settings.index_dir))
     ctx = build_context(
         company.ticker,
         company.name,
