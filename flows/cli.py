@@ -64,6 +64,29 @@ def _print_run(result: dict, seconds: float) -> int:
     return 1 if result["failed"] else 0
 
 
+def _preflight() -> None:
+    """Check settings and the data folder before any flow starts, so mistakes are one clear line."""
+    from pydantic import ValidationError
+
+    from flows.settings import Settings
+    from rag.errors import ConfigError
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"RESEARCHDESK_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"invalid setting: {problems}") from exc
+    if not settings.data_dir.is_dir():
+        raise ConfigError(
+            f"data directory {settings.data_dir.resolve()} does not exist; run from the project folder "
+            "or set RESEARCHDESK_DATA_DIR"
+        )
+    if not settings.company_tickers.is_file():
+        raise ConfigError(f"{settings.company_tickers} is missing: the ticker -> CIK list is required")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _quiet_libraries()
@@ -71,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     try:
+        _preflight()
         if args.command == "ingest":
             from flows.ingest import ingest_flow
 

@@ -6,6 +6,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from flows.cli import main
 from flows.reports import nightly_reports, ticker_report
 from tests.fakes import FLAG_WORD
@@ -94,3 +96,18 @@ def test_cli_rejects_bad_date(capsys):
         main(["run", "--as-of", "yesterday"])
     assert exc.value.code == 2
     assert "--as-of" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({"RESEARCHDESK_BATCH_SIZE": "0"}, "RESEARCHDESK_BATCH_SIZE"),
+        ({"RESEARCHDESK_DATA_DIR": "/nonexistent/data"}, "RESEARCHDESK_DATA_DIR"),
+    ],
+)
+def test_cli_bad_settings_are_one_line(monkeypatch, capsys, env, expected):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and expected in err and "\n" not in err and "Traceback" not in err
