@@ -90,7 +90,6 @@ def test_cli_exit_status_and_one_line_errors(fakes, capsys):
 
 
 def test_cli_rejects_bad_date(capsys):
-    import pytest
 
     with pytest.raises(SystemExit) as exc:
         main(["run", "--as-of", "yesterday"])
