@@ -14,6 +14,7 @@ from reports.charts import financial_charts
 from reports.checks import Encode, check_section
 from reports.context import TickerContext
 from reports.model import Report, SectionReport, Verdict
+from reports.numbers import reference_values
 from reports.sanitize import sanitize_model_text
 
 _SEVERITY = {"published": 0, "caution": 1, "withheld": 2, "failed": 3}
@@ -45,6 +46,10 @@ def assemble_report(
 ) -> Report:
     sections: list[SectionReport] = []
     warnings = list(ctx.warnings)
+    fact_refs = [  # every exact XBRL figure, whichever section mentions it
+        (v, row.unit == "%") for row in (ctx.facts.rows if ctx.facts else []) for v in row.values.values()
+        if v is not None
+    ]
     for plan in ctx.sections:
         base = dict(key=plan.key, title=plan.title, sources=sorted(set(plan.source_map.values())))
         completion = completions.get(plan.request_id)
@@ -85,7 +90,8 @@ def assemble_report(
         if completion.finish_reason == "length":
             text = drop_unfinished_sentence(text)
             warnings.append(f"{plan.title}: the model hit its token limit; cut at the last full sentence")
-        paragraphs = check_section(text, plan.source_map, plan.source_texts, encode)
+        refs = reference_values(fact_refs, plan.source_texts.values())
+        paragraphs = check_section(text, plan.source_map, plan.source_texts, encode, number_refs=refs)
         if not paragraphs:
             sections.append(
                 SectionReport(

@@ -42,6 +42,10 @@ def section_records(
                 "citations_invalid": sum(len(p.invalid_citations) for p in section.paragraphs)
                 if section
                 else 0,
+                "numbers_verified": sum(p.numbers_verified for p in section.paragraphs) if section else 0,
+                "numbers_unverified": [n for p in section.paragraphs for n in p.numbers_unverified]
+                if section
+                else [],
             }
         )
     return out

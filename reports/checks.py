@@ -17,6 +17,7 @@ from collections.abc import Callable
 import numpy as np
 
 from reports.model import Paragraph
+from reports.numbers import check_numbers
 from reports.sanitize import CITATION_MARKER, _expand, split_paragraphs
 
 # Cosine between a generated sentence and a source passage (all-MiniLM-L6-v2). Measured on the
@@ -68,10 +69,12 @@ def check_section(
     source_texts: dict[int, str],
     encode: Encode | None = None,
     threshold: float = ATTRIBUTION_THRESHOLD,
+    number_refs: list[tuple[float, bool]] | None = None,
 ) -> list[Paragraph]:
     """Sanitized section text -> paragraphs with global citations, invalid markers and attributions.
 
     `source_texts` maps the section's local source numbers to their full text (what the model saw).
+    `number_refs` are the values figures may be verified against (see reports.numbers).
     """
     paragraphs = [[_remap(s, source_map) for s in split_sentences(p)] for p in split_paragraphs(text)]
     uncited = [
@@ -103,6 +106,7 @@ def check_section(
         if not body:
             continue
         all_cited = cited + [n for n in attributed if n not in cited]
+        verified, unverified = check_numbers(CITATION_MARKER.sub("", body), number_refs or [])
         out.append(
             Paragraph(
                 text=body,
@@ -110,6 +114,8 @@ def check_section(
                 invalid_citations=invalid,
                 attributed=attributed,
                 cited=bool(all_cited),
+                numbers_verified=verified,
+                numbers_unverified=unverified,
             )
         )
     return out

@@ -41,6 +41,8 @@ class Paragraph(_Strict):
     citations: list[int]  # valid citation numbers found in text, in order
     invalid_citations: list[int] = []  # [n] markers that were not among the section's sources
     attributed: list[int] = []  # numbers added by similarity attribution (reports.checks), not by the model
+    numbers_verified: int = 0  # figures matched to the facts table or the section's sources
+    numbers_unverified: list[str] = []  # figures as written that matched nothing (reports.numbers)
     cited: bool  # at least one valid citation
 
 

@@ -44,6 +44,8 @@ class TrustSummary(BaseModel):
     failed: int
     paragraphs: int  # paragraphs shown (published + caution sections)
     cited: int  # of those, paragraphs with at least one valid citation
+    numbers_verified: int = 0  # figures in shown text matched to facts or sources
+    numbers_unverified: int = 0
 
     @property
     def cited_pct(self) -> float | None:
@@ -57,13 +59,20 @@ class TrustSummary(BaseModel):
         )
         pct = self.cited_pct
         cited = "no paragraphs shown" if pct is None else f"{pct:.0f}% of paragraphs cited"
-        return f"{sections} · {cited} ({self.cited} of {self.paragraphs})"
+        numbers = f"numbers verified {self.numbers_verified}, unverified {self.numbers_unverified}"
+        return f"{sections} · {cited} ({self.cited} of {self.paragraphs}) · {numbers}"
 
 
 def trust_summary(report: Report) -> TrustSummary:
     counts = {s: sum(1 for sec in report.sections if sec.status == s) for s in SHOWN + ("withheld", "failed")}
     shown = [p for sec in report.sections if sec.status in SHOWN for p in sec.paragraphs]
-    return TrustSummary(**counts, paragraphs=len(shown), cited=sum(1 for p in shown if p.cited))
+    return TrustSummary(
+        **counts,
+        paragraphs=len(shown),
+        cited=sum(1 for p in shown if p.cited),
+        numbers_verified=sum(p.numbers_verified for p in shown),
+        numbers_unverified=sum(len(p.numbers_unverified) for p in shown),
+    )
 
 
 def run_entry(report: Report, md: str = "", html: str = "") -> RunEntry:

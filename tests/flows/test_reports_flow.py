@@ -41,6 +41,8 @@ def test_nightly_run_writes_reports_and_records_failures(fakes, tmp_path: Path):
         assert section["moderation"]["label"] == "casual"
         assert section["sources"], section["key"]
         assert section["paragraphs_cited"] == section["paragraphs"] > 0
+        # the fake engine copies sentences from its sources, so every figure it writes verifies
+        assert section["numbers_unverified"] == [], section["key"]
     assert any(d["doc_id"] == "filings:aapl-10-k-2024-11-01.html.gz" for d in aapl["documents"])
     assert manifest["tickers"]["TSLA"]["status"] == "failed"
     # one generation job for the whole run, holding every section of every covered ticker
@@ -50,6 +52,8 @@ def test_nightly_run_writes_reports_and_records_failures(fakes, tmp_path: Path):
     cited = set(re.findall(r'href="#src-(\d+)"', html))
     assert cited and all(f'id="src-{n}"' in html for n in cited)
     assert "391,035" in html  # exact FY2024 revenue from companyfacts in the facts table
+    fin = next(s for s in aapl["sections"] if s["key"] == "financials")
+    assert fin["numbers_verified"] > 0  # facts source [1] is copied: its figures check out
     md = (run_dir / "AAPL.md").read_text()
     assert re.search(r"\[\d+\]", md)
     index = (run_dir / "index.html").read_text()

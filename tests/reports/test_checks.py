@@ -78,3 +78,15 @@ def test_text_cut_by_token_limit_ends_at_a_full_sentence(text, kept):
     from reports.assemble import drop_unfinished_sentence
 
     assert drop_unfinished_sentence(text) == kept
+
+
+def test_paragraph_numbers_are_checked_against_refs():
+    refs = [(391_035_000_000.0, False)]
+    good, bad = check_section(
+        "Revenue was $391.0 billion [1].\n\nRevenue was $381.0 billion [2].", SOURCE_MAP, SOURCE_TEXTS, number_refs=refs
+    )
+    assert (good.numbers_verified, good.numbers_unverified) == (1, [])
+    assert (bad.numbers_verified, bad.numbers_unverified) == (0, ["$381.0 billion"])
+    # citation markers are not figures, even in a list: "[4, 7]" holds no number to verify
+    [para] = check_section("Sales rose [1, 2].", SOURCE_MAP, SOURCE_TEXTS, number_refs=refs)
+    assert para.numbers_unverified == [] and para.numbers_verified == 0

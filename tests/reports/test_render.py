@@ -327,3 +327,20 @@ def test_encoded_script_in_model_text_is_not_raw_in_markdown():
     md, html = render_markdown(report), render_html(report)
     assert "<script" not in md and "&lt;script" not in md and "alert(1)" not in md
     assert "<script" not in html and "alert(1)" not in html
+
+
+def test_unverified_figures_are_flagged_and_counted():
+    wrong = Paragraph(text="Revenue was $381.0 billion [1].", citations=[1], cited=True,
+                      numbers_verified=0, numbers_unverified=["$381.0 billion"])
+    right = Paragraph(text="Revenue was $391.0 billion [1].", citations=[1], cited=True, numbers_verified=1)
+    report = make_report()
+    report.sections[0].paragraphs[:] = [wrong, right]
+    trust = trust_summary(report)
+    assert (trust.numbers_verified, trust.numbers_unverified) == (1, 1)
+    html, md = render_html(report), render_markdown(report)
+    assert "numbers verified 1, unverified 1" in html and "numbers verified 1, unverified 1" in md
+    assert 'class="unverified-mark"' in html and "unverified: $381.0 billion" in html
+    assert "_(unverified: $381.0 billion)_" in md
+    # a hostile "figure" cannot inject markup through the flag
+    wrong.numbers_unverified.append("<b>9</b>")
+    assert "<b>9</b>" not in render_html(report)
