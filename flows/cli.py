@@ -3,6 +3,7 @@
     researchdesk ingest [--rebuild]
     researchdesk run [--tickers AAPL,NVDA] [--as-of 2025-06-01] [--no-ingest]
     researchdesk report AAPL [--as-of 2025-06-01]
+    researchdesk eval faithfulness var/reports/latest [--json]
 
 Exit status: 0 all reports written, 1 some tickers failed (named on stderr and in the manifest),
 2 bad usage or configuration. Errors the user can fix print as one line, without a traceback.
@@ -11,10 +12,12 @@ Exit status: 0 all reports written, 1 some tickers failed (named on stderr and i
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
 from datetime import date
+from pathlib import Path
 
 import flows  # noqa: F401  (sets the offline Prefect environment before Prefect is imported)
 
@@ -38,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="write the report for one ticker (on demand)")
     p.add_argument("ticker")
     p.add_argument("--as-of", type=_as_of, help="report date, ISO (default: today)")
+    p = sub.add_parser("eval", help="evaluate a finished run")
+    p.add_argument("what", choices=["faithfulness"], help="faithfulness: citation and number checks")
+    p.add_argument("run_dir", type=Path, help="a run folder, e.g. var/reports/latest")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     return parser
 
 
@@ -87,9 +94,44 @@ def _preflight() -> None:
         raise ConfigError(f"{settings.company_tickers} is missing: the ticker -> CIK list is required")
 
 
+def _eval_faithfulness(run_dir: Path, as_json: bool) -> int:
+    from rag.errors import ConfigError
+    from reports.audit import faithfulness
+
+    path = run_dir / "manifest.json"
+    try:
+        result = faithfulness(json.loads(path.read_text()))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path} not found: pass a run folder such as var/reports/latest") from exc
+    except (ValueError, KeyError) as exc:
+        raise ConfigError(f"{path}: not a researchdesk run manifest ({exc})") from exc
+
+    def line(name: str, r: dict) -> str:
+        ratio = "n/a" if r["cited_paragraph_ratio"] is None else f"{100 * r['cited_paragraph_ratio']:.0f}%"
+        return (f"  {name:8} paragraphs {r['paragraphs']:3}  cited {ratio:>4}  invalid citations "
+                f"{r['invalid_citations']}  numbers verified {r['numbers_verified']}, "
+                f"unverified {r['numbers_unverified']}")
+
+    print(f"faithfulness of run {result['run_id']}")
+    for ticker, r in result["reports"].items():
+        print(line(ticker, r))
+    print(line("overall", result["overall"]))
+    if as_json:
+        print(json.dumps(result))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _quiet_libraries()
+    if args.command == "eval":
+        from rag.errors import ResearchDeskError
+
+        try:
+            return _eval_faithfulness(args.run_dir, args.json)
+        except ResearchDeskError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     from rag.errors import ResearchDeskError
 
     started = time.perf_counter()

@@ -49,3 +49,32 @@ def section_records(
             }
         )
     return out
+
+
+def faithfulness(manifest: dict) -> dict:
+    """Citation and number checks per report and overall, from a run's manifest.json.
+
+    Only sections a reader sees count (published or caution); withheld text is not in any report.
+    """
+
+    def summarize(sections: list[dict]) -> dict:
+        paragraphs = sum(s["paragraphs"] for s in sections)
+        return {
+            "paragraphs": paragraphs,
+            "cited_paragraph_ratio": round(sum(s["paragraphs_cited"] for s in sections) / paragraphs, 4)
+            if paragraphs
+            else None,
+            "invalid_citations": sum(s["citations_invalid"] for s in sections),
+            "attributed_citations": sum(s["citations_attributed"] for s in sections),
+            "numbers_verified": sum(s["numbers_verified"] for s in sections),
+            "numbers_unverified": sum(len(s["numbers_unverified"]) for s in sections),
+        }
+
+    reports, shown_all = {}, []
+    for ticker, record in manifest["tickers"].items():
+        if record.get("status") == "failed":
+            continue
+        shown = [s for s in record["sections"] if s["status"] in ("published", "caution")]
+        shown_all += shown
+        reports[ticker] = summarize(shown)
+    return {"run_id": manifest["run_id"], "reports": reports, "overall": summarize(shown_all)}

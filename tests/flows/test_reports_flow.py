@@ -114,3 +114,21 @@ def test_cli_bad_settings_are_one_line(monkeypatch, capsys, env, expected):
     assert main(["run"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and expected in err and "\n" not in err and "Traceback" not in err
+
+
+def test_eval_faithfulness_reads_a_run(fakes, capsys):
+    result = nightly_reports(tickers=["AAPL", "ZZZZ"], as_of="2025-06-01")
+    capsys.readouterr()
+    assert main(["eval", "faithfulness", result["run_dir"], "--json"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    summary = json.loads(out[-1])
+    overall = summary["overall"]
+    assert set(summary["reports"]) == {"AAPL"}  # failed tickers have no report to evaluate
+    assert overall["cited_paragraph_ratio"] == 1.0 and overall["invalid_citations"] == 0
+    assert overall["numbers_verified"] > 0 and overall["numbers_unverified"] == 0
+    assert any(line.strip().startswith("AAPL") for line in out[:-1])
+
+
+def test_eval_faithfulness_bad_folder(tmp_path: Path, capsys):
+    assert main(["eval", "faithfulness", str(tmp_path)]) == 2
+    assert "manifest.json not found" in capsys.readouterr().err
