@@ -119,20 +119,23 @@ def generate_task(requests_path: Path, completions_path: Path) -> dict:
     logger = get_run_logger()
     engine = shared_engine(settings.chat_preset, str(settings.models_dir), settings.batch_size)
     engine.progress = lambda done, total: logger.info("generated %d/%d sections", done, total)
+    counters = ("requests", "tokens_in", "tokens_out", "seconds")
+    before = {k: getattr(engine.stats, k) for k in counters}  # the engine lives across runs
     completions = run_batch(requests_path, completions_path, engine)
-    stats = engine.stats
+    run = {k: getattr(engine.stats, k) - before[k] for k in counters}
+    rate = run["tokens_out"] / run["seconds"] if run["seconds"] else 0.0
     logger.info(
         "generation: %d requests, %d tokens out in %.1fs (%.1f tok/s)",
-        len(completions),
-        stats.tokens_out,
-        stats.seconds,
-        stats.tokens_per_second,
+        len(completions), run["tokens_out"], run["seconds"], rate,
     )
     return {
         "preset": engine.name,
         "revision": engine.revision,
-        **stats.__dict__,
-        "tokens_per_second": stats.tokens_per_second,
+        **run,
+        "tokens_per_second": round(rate, 2),
+        "load_seconds": engine.stats.load_seconds,
+        "device": engine.stats.device,
+        "dtype": engine.stats.dtype,
     }
 
 
