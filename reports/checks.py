@@ -119,8 +119,3 @@ def check_section(
             )
         )
     return out
-
-
-def cited_ratio(paragraphs: list[Paragraph]) -> float | None:
-    """Share of paragraphs with at least one valid (model or attributed) citation; None if none."""
-    return sum(p.cited for p in paragraphs) / len(paragraphs) if paragraphs else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reports.checks import check_section, cited_ratio, split_sentences
+from reports.checks import check_section, split_sentences
 from tests.fakes import HashEmbedder
 
 SOURCE_MAP = {1: 4, 2: 7}  # local prompt numbers -> global report numbers
@@ -42,8 +42,6 @@ def test_attribution_marks_similar_sentences_only():
     assert paras[0].attributed == [4] and paras[0].citations == [4] and paras[0].cited
     assert paras[0].text.endswith("manufacturing [4].")
     assert paras[1].attributed == [] and not paras[1].cited
-    assert cited_ratio(paras) == 0.5
-    assert cited_ratio([]) is None
 
 
 def test_model_citation_is_not_reattributed():
