@@ -108,9 +108,11 @@ def _eval_faithfulness(run_dir: Path, as_json: bool) -> int:
 
     def line(name: str, r: dict) -> str:
         ratio = "n/a" if r["cited_paragraph_ratio"] is None else f"{100 * r['cited_paragraph_ratio']:.0f}%"
-        return (f"  {name:8} paragraphs {r['paragraphs']:3}  cited {ratio:>4}  invalid citations "
-                f"{r['invalid_citations']}  numbers verified {r['numbers_verified']}, "
-                f"unverified {r['numbers_unverified']}")
+        return (
+            f"  {name:8} paragraphs {r['paragraphs']:3}  cited {ratio:>4}  invalid citations "
+            f"{r['invalid_citations']}  numbers verified {r['numbers_verified']}, "
+            f"unverified {r['numbers_unverified']}"
+        )
 
     print(f"faithfulness of run {result['run_id']}")
     for ticker, r in result["reports"].items():
@@ -143,9 +145,12 @@ def main(argv: list[str] | None = None) -> int:
             summary = ingest_flow(rebuild=args.rebuild)
             for failure in summary["failures"]:
                 print(f"warning: skipped {failure['file']}: {failure['error']}", file=sys.stderr)
+            for skip in summary["skips"]:
+                print(f"warning: partly skipped {skip['file']}: {skip['reason']}", file=sys.stderr)
             print(
                 f"ingest: {summary['documents']} new/changed documents, {summary['facts']} facts, "
-                f"{len(summary['failures'])} files skipped, {time.perf_counter() - started:.1f}s"
+                f"{len(summary['failures'])} files skipped, {len(summary['skips'])} parts skipped, "
+                f"{time.perf_counter() - started:.1f}s"
             )
             return 0
         from flows.reports import nightly_reports, ticker_report

@@ -39,8 +39,11 @@ def ingest_flow(rebuild: bool = False) -> dict:
     )
     for failure in summary.failures:
         logger.warning("skipped %s (%s): %s", failure.file, failure.ticker or "-", failure.error)
+    for skip in summary.skips:
+        logger.warning("partly skipped %s (%s): %s", skip.file, skip.ticker or "-", skip.reason)
     logger.info(
-        "ingest done in %.1fs: %d files (%d unchanged), %d documents, %s, %d facts, %d failures",
+        "ingest done in %.1fs: %d files (%d unchanged), %d documents, %s, %d facts, "
+        "%d failures, %d partial skips",
         summary.seconds,
         summary.files_seen,
         summary.files_skipped_unchanged,
@@ -48,6 +51,7 @@ def ingest_flow(rebuild: bool = False) -> dict:
         ", ".join(f"{c}={v['passages']} passages" for c, v in summary.corpora.items()),
         summary.facts,
         len(summary.failures),
+        len(summary.skips),
     )
     return summary.to_json()
 

@@ -126,7 +126,10 @@ def generate_task(requests_path: Path, completions_path: Path) -> dict:
     rate = run["tokens_out"] / run["seconds"] if run["seconds"] else 0.0
     logger.info(
         "generation: %d requests, %d tokens out in %.1fs (%.1f tok/s)",
-        len(completions), run["tokens_out"], run["seconds"], rate,
+        len(completions),
+        run["tokens_out"],
+        run["seconds"],
+        rate,
     )
     return {
         "preset": engine.name,

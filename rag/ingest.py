@@ -19,7 +19,7 @@ from rag import facts as facts_mod
 from rag.chunking import chunk_document
 from rag.embedding import Embedder
 from rag.errors import ResearchDeskError, SourceError
-from rag.sources import SOURCES, SourceSpec
+from rag.sources import SOURCES, SourceSpec, collect_skips
 from rag.store import CorpusStore, UpsertStats
 from rag.types import Document, Fact, digest
 
@@ -38,6 +38,16 @@ class FileFailure:
 
 
 @dataclass
+class FileSkip:
+    """Part of a file that was dropped while the rest of it was ingested."""
+
+    file: str
+    ticker: str
+    source: str
+    reason: str
+
+
+@dataclass
 class IngestSummary:
     files_seen: int = 0
     files_skipped_unchanged: int = 0
@@ -46,6 +56,7 @@ class IngestSummary:
     facts: int = 0
     facts_tickers: list[str] = field(default_factory=list)
     failures: list[FileFailure] = field(default_factory=list)
+    skips: list[FileSkip] = field(default_factory=list)
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -59,6 +70,7 @@ class IngestSummary:
             return None
         data = json.loads(path.read_text())
         data["failures"] = [FileFailure(**f) for f in data.get("failures", [])]
+        data["skips"] = [FileSkip(**s) for s in data.get("skips", [])]
         return cls(**data)
 
     def failures_for(self, ticker: str) -> list[FileFailure]:
@@ -115,11 +127,15 @@ def ingest(
             continue
         progress(f"parse {i}/{len(sources)} {rel}")
         try:
-            docs = spec.parse(path)
+            with collect_skips() as skips:
+                docs = spec.parse(path)
         except ResearchDeskError as exc:
             summary.failures.append(FileFailure(rel, ticker_from_filename(path), spec.name, str(exc)))
             progress(f"  skipped {rel}: {exc}")
             continue
+        for reason in skips:
+            summary.skips.append(FileSkip(rel, ticker_from_filename(path), spec.name, reason))
+            progress(f"  partly skipped {rel}: {reason}")
         by_corpus.setdefault(spec.corpus, []).extend(docs)
         summary.documents += len(docs)
     summary.timings["parse"] = time.perf_counter() - t0

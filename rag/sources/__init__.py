@@ -6,7 +6,9 @@ import time and gets one import line at the bottom of this file.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextvars
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +39,30 @@ def register(spec: SourceSpec) -> SourceSpec:
         raise ValueError(f"source {spec.name!r} is already registered")
     SOURCES[spec.name] = spec
     return spec
+
+
+# A parser that drops PART of a file (one bad record, a missing exhibit) keeps the rest and says so
+# through `skipped(...)`; ingest collects these per file into the summary's `skips`, so nothing is
+# lost silently. A parser that cannot use the file at all raises SourceError instead.
+_SKIPS: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("researchdesk_skips", default=None)
+
+
+def skipped(reason: str) -> None:
+    """Record that part of the file being parsed was dropped, and why (shown to the user)."""
+    sink = _SKIPS.get()
+    if sink is not None:
+        sink.append(reason)
+
+
+@contextmanager
+def collect_skips() -> Iterator[list[str]]:
+    """Collect `skipped(...)` reasons raised while parsing inside this block."""
+    sink: list[str] = []
+    token = _SKIPS.set(sink)
+    try:
+        yield sink
+    finally:
+        _SKIPS.reset(token)
 
 
 # Source modules register themselves on import (after SourceSpec/register exist, hence at the
