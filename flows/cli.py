@@ -1,9 +1,11 @@
 """`researchdesk` command line: ingest, run (nightly flow), report TICKER.
 
     researchdesk ingest [--rebuild]
+    researchdesk fetch [--tickers AAPL,NVDA] [--forms 10-K,10-Q,8-K]
     researchdesk run [--tickers AAPL,NVDA] [--as-of 2025-06-01] [--no-ingest]
     researchdesk report AAPL [--as-of 2025-06-01]
     researchdesk eval faithfulness var/reports/latest [--json]
+    researchdesk eval retrieval --questions Q.jsonl --docs DIR [--json]
 
 Exit status: 0 all reports written, 1 some tickers failed (named on stderr and in the manifest),
 2 bad usage or configuration. Errors the user can fix print as one line, without a traceback.
@@ -34,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("ingest", help="refresh the indexes and facts from the data directory")
     p.add_argument("--rebuild", action="store_true", help="re-parse and re-embed everything")
+    p = sub.add_parser("fetch", help="download new SEC filings and XBRL facts from EDGAR into the data dir")
+    p.add_argument("--tickers", help="comma-separated tickers (default: watchlist from settings)")
+    p.add_argument("--forms", help="comma-separated forms, e.g. 10-K,10-Q,8-K (default: settings)")
     p = sub.add_parser("run", help="write reports for the watchlist (the nightly flow)")
     p.add_argument("--tickers", help="comma-separated tickers (default: watchlist from settings)")
     p.add_argument("--as-of", type=_as_of, help="report date, ISO (default: today)")
@@ -41,10 +46,15 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="write the report for one ticker (on demand)")
     p.add_argument("ticker")
     p.add_argument("--as-of", type=_as_of, help="report date, ISO (default: today)")
-    p = sub.add_parser("eval", help="evaluate a finished run")
-    p.add_argument("what", choices=["faithfulness"], help="faithfulness: citation and number checks")
-    p.add_argument("run_dir", type=Path, help="a run folder, e.g. var/reports/latest")
-    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    p = sub.add_parser("eval", help="evaluate a finished run, or retrieval on FinanceBench questions")
+    evals = p.add_subparsers(dest="what", required=True)
+    e = evals.add_parser("faithfulness", help="citation and number checks of a run")
+    e.add_argument("run_dir", type=Path, help="a run folder, e.g. var/reports/latest")
+    e.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    e = evals.add_parser("retrieval", help="evidence-page hit@1/5/10 on FinanceBench-format PDFs")
+    e.add_argument("--questions", type=Path, required=True, help="questions JSONL (FinanceBench format)")
+    e.add_argument("--docs", type=Path, required=True, help="folder of the PDFs (or with a pdfs/ subfolder)")
+    e.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     return parser
 
 
@@ -71,7 +81,7 @@ def _print_run(result: dict, seconds: float) -> int:
     return 1 if result["failed"] else 0
 
 
-def _preflight() -> None:
+def _preflight(need_tickers: bool = True) -> None:
     """Check settings and the data folder before any flow starts, so mistakes are one clear line."""
     from pydantic import ValidationError
 
@@ -90,7 +100,7 @@ def _preflight() -> None:
             f"data directory {settings.data_dir.resolve()} does not exist; run from the project folder "
             "or set RESEARCHDESK_DATA_DIR"
         )
-    if not settings.company_tickers.is_file():
+    if need_tickers and not settings.company_tickers.is_file():
         raise ConfigError(f"{settings.company_tickers} is missing: the ticker -> CIK list is required")
 
 
@@ -123,6 +133,63 @@ def _eval_faithfulness(run_dir: Path, as_json: bool) -> int:
     return 0
 
 
+def _fetch(tickers: str | None, forms: str | None) -> int:
+    """Live EDGAR download; the User-Agent is checked before the flow (and Prefect) starts."""
+    from flows.settings import Settings
+    from rag.edgar_http import check_user_agent
+
+    check_user_agent(Settings().edgar_user_agent)
+    from flows.fetch import fetch_flow
+
+    def split(value: str | None) -> list[str] | None:
+        return [x.strip() for x in value.split(",") if x.strip()] if value else None
+
+    summary = fetch_flow(tickers=split(tickers), forms=split(forms))
+    for warning in summary["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
+    for ticker, r in summary["tickers"].items():
+        print(f"  {ticker:6} {r['status']:10} {len(r['fetched'])} files")
+        for reason in r["failed"]:
+            print(f"error: {ticker}: {reason}", file=sys.stderr)
+    files = sum(len(r["fetched"]) for r in summary["tickers"].values())
+    print(f"fetch: {files} files, {summary['requests']} requests, {summary['seconds']:.1f}s")
+    return 1 if any(r["failed"] for r in summary["tickers"].values()) else 0
+
+
+def _eval_retrieval(questions: Path, docs: Path, as_json: bool) -> int:
+    """Ingest the PDFs into a throw-away index with the configured embedder and print hit@k."""
+    from functools import partial
+
+    from pydantic import ValidationError
+
+    from flows.ingest import shared_embedder
+    from flows.settings import Settings
+    from rag.errors import ConfigError
+    from rag.evaluate import MODES, evaluate_retrieval
+
+    try:
+        name = Settings().embedder
+    except ValidationError as exc:
+        raise ConfigError(f"invalid setting: {exc.errors()[0]['msg']}") from exc
+    progress = partial(print, file=sys.stderr)  # progress on stderr keeps stdout's last line the JSON
+    result = evaluate_retrieval(questions, docs, shared_embedder(name), progress=progress)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(
+        f"retrieval: {result.questions} questions ({result.skipped} skipped), {result.documents} documents, "
+        f"{result.passages} passages, {result.model}, {result.seconds:.1f}s"
+    )
+    for q in result.per_question:
+        ranks = "  ".join(f"{m} {q[m] or '-':>2}" for m in MODES)
+        print(f"  {q['id']:24} {q['doc']:22} page {','.join(map(str, q['pages'])):8} rank {ranks}")
+    print(f"  {'':8} {'per_doc':>8} {'shared':>8}")
+    for key, row in result.hits.items():
+        print(f"  {key:8} {row['per_doc']:8.2f} {row['shared']:8.2f}")
+    if as_json:
+        print(json.dumps(result.summary()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _quiet_libraries()
@@ -130,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         from rag.errors import ResearchDeskError
 
         try:
+            if args.what == "retrieval":
+                return _eval_retrieval(args.questions, args.docs, args.json)
             return _eval_faithfulness(args.run_dir, args.json)
         except ResearchDeskError as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -138,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     try:
-        _preflight()
+        _preflight(need_tickers=args.command != "fetch")
+        if args.command == "fetch":
+            return _fetch(args.tickers, args.forms)
         if args.command == "ingest":
             from flows.ingest import ingest_flow
 

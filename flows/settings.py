@@ -31,6 +31,28 @@ class Settings(BaseSettings):
     batch_size: int = Field(16, ge=1, description="prompts per forward batch")
     max_new_tokens: int = Field(0, ge=0, description="0: each section's own budget")
     seed: int = 0
+    # Live EDGAR (`researchdesk fetch`). SEC's fair-access policy: declare who you are (name and
+    # e-mail) and stay at or under 10 requests/s. The URLs are settings so tests can point at a
+    # local server.
+    edgar_user_agent: str = Field("", description='required for fetch: "Acme Research research@acme.com"')
+    edgar_www_url: str = "https://www.sec.gov"
+    edgar_data_url: str = "https://data.sec.gov"
+    edgar_rate_limit: float = Field(10.0, gt=0, le=10, description="requests/s across all threads")
+    edgar_forms: Annotated[list[str], NoDecode] = Field(["10-K", "10-Q", "8-K"], description="10-K,10-Q")
+    edgar_first_run: int = Field(2, ge=1, description="first fetch of a form: its latest N filings")
+    edgar_max_retries: int = Field(5, ge=0, description="retries on 429, 5xx, connection errors")
+    edgar_workers: int = Field(4, ge=1, description="tickers fetched concurrently (one shared rate)")
+    # OpenChatKit's pre-built Wikipedia index (knn.index + parquet) and its query encoder, a local
+    # copy of facebook/contriever-msmarco. When set, report Wikipedia queries go to that index.
+    okc_index_dir: Path | None = Field(None, description="folder with knn.index + passages parquet")
+    okc_encoder: Path | None = Field(None, description="local HF folder of facebook/contriever-msmarco")
+    okc_window: int = Field(5, ge=0, description="neighbouring snippets considered to widen a hit")
+    okc_window_threshold: float = Field(0.5, description="cosine to the hit a neighbour needs to join")
+
+    @field_validator("edgar_forms", mode="before")
+    @classmethod
+    def _split_forms(cls, value: object) -> object:
+        return cls._split(value)
 
     @field_validator("watchlist", mode="before")
     @classmethod

@@ -82,6 +82,7 @@ def chunk_document(doc: Document, max_words: int = MAX_WORDS) -> list[Passage]:
                     url=doc.url,
                     text=text,
                     ordinal=len(passages),
+                    page=section.page,  # sections never span pages, so neither do passages
                 )
             )
     return passages

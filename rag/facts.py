@@ -10,6 +10,7 @@ only the period length the form is about: fiscal years for 10-K, fiscal quarters
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import asdict
 from datetime import date, timedelta
@@ -97,7 +98,7 @@ def facts_from_companyfacts(path: Path, ticker: str | None = None) -> list[Fact]
     try:
         data = json.loads(decompress(read_raw(path), path))
         groups = data["facts"]
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, RecursionError) as e:  # RecursionError: deep nesting (fuzz)
         raise SourceError(f"{path}: not EDGAR companyfacts JSON ({type(e).__name__}: {e})") from e
     m = _CF_FILE_RE.search(path.name)
     ticker = (ticker or (m.group("ticker") if m else "")).upper()
@@ -108,7 +109,8 @@ def facts_from_companyfacts(path: Path, ticker: str | None = None) -> list[Fact]
             for unit, records in groups.get(prefix, {}).get(name, {}).get("units", {}).items():
                 for r in records:
                     kind = _period_kind(str(r.get("form", "")), r.get("start", ""), r.get("end", ""))
-                    if kind and r.get("val") is not None:
+                    # NaN/Infinity are legal in Python's JSON but are no reported value
+                    if kind and r.get("val") is not None and math.isfinite(float(r["val"])):
                         rows.append((concept, unit, r, kind))
         annual_ends = [r["end"] for _, _, r, k in rows if k == "annual"]
         last = date.fromisoformat(max(annual_ends)) if annual_ends else None

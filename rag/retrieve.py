@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -37,11 +38,32 @@ class Hit:
     query: str = field(default="", compare=False)
 
 
-class Retriever:
-    """Loads every built corpus once; `embedder` must be the one the stores were built with."""
+class ExternalCorpus(Protocol):
+    """A read-only corpus with its own encoder (OpenChatKit's Wikipedia index, rag/okc_index.py).
 
-    def __init__(self, index_dir: Path, embedder: Embedder):
+    It has no ticker/date/section metadata: it gets the query texts and the names that identify
+    the company, and returns (passage, cosine) per query, best first.
+    """
+
+    signature: str
+
+    def search(
+        self, texts: list[str], k: int, names: tuple[str, ...] = ()
+    ) -> list[list[tuple[Passage, float]]]: ...
+
+
+class Retriever:
+    """Loads every built corpus once; `embedder` must be the one the stores were built with.
+
+    `external` maps a corpus name to an ExternalCorpus that serves that corpus's queries instead
+    of the local store (e.g. {"wikipedia": OpenChatKit index}).
+    """
+
+    def __init__(
+        self, index_dir: Path, embedder: Embedder, external: dict[str, ExternalCorpus] | None = None
+    ):
         self.embedder = embedder
+        self.external = dict(external or {})
         self.stores: dict[str, CorpusStore] = {}
         for corpus in CORPORA:
             try:
@@ -58,8 +80,12 @@ class Retriever:
             raise IndexNotBuiltError(f"no index under {index_dir}; run `researchdesk ingest` first")
 
     def counts(self, ticker: str) -> dict[str, int]:
-        """Passages per corpus for a ticker (general articles excluded)."""
-        return {c: int((s.table["ticker"] == ticker).sum()) for c, s in self.stores.items()}
+        """Passages per corpus for a ticker (general articles excluded; external corpora have none)."""
+        return {
+            c: int((s.table["ticker"] == ticker).sum())
+            for c, s in self.stores.items()
+            if c not in self.external
+        }
 
     def documents(self, ticker: str) -> list[tuple[str, str, str]]:
         """(corpus, doc_id, content digest) of every document indexed for a ticker, for the audit trail."""
@@ -67,6 +93,7 @@ class Retriever:
         for corpus, store in self.stores.items():
             ids = set(store.table.loc[store.table["ticker"] == ticker, "doc_id"])
             out.extend((corpus, d, store.docs.get(d, "")) for d in sorted(ids))
+        out.extend((corpus, f"{corpus}:external", ext.signature) for corpus, ext in self.external.items())
         return out
 
     def _mask(self, store: CorpusStore, query: SourceQuery, ticker: str, as_of: str) -> np.ndarray:
@@ -87,17 +114,25 @@ class Retriever:
         self, queries: list[SourceQuery], ticker: str, company: str = "", as_of: str = ""
     ) -> list[Hit]:
         """Hits for all queries of one section, best first within each query, de-duplicated."""
-        live = [q for q in queries if q.corpus in self.stores]
-        if not live:
-            return []
-        texts = [q.text.format(company=company or ticker, ticker=ticker) for q in live]
-        vectors = self.embedder.encode(texts)
+        texts = [q.text.format(company=company or ticker, ticker=ticker) for q in queries]
+        local = [
+            i for i, q in enumerate(queries) if q.corpus in self.stores and q.corpus not in self.external
+        ]
+        vectors = (
+            dict(zip(local, self.embedder.encode([texts[i] for i in local]), strict=True)) if local else {}
+        )
         hits: list[Hit] = []
         seen: set[str] = set()
-        for q, text, vec in zip(live, texts, vectors, strict=True):
-            store = self.stores[q.corpus]
-            for row, score in store.search(vec, q.k, self._mask(store, q, ticker, as_of)):
-                passage = store.passage(row)
+        for i, (q, text) in enumerate(zip(queries, texts, strict=True)):
+            if q.corpus in self.external:  # by text only: no ticker/date/section metadata there
+                found = self.external[q.corpus].search([text], q.k, (company, ticker))[0]
+            elif i in vectors:
+                store = self.stores[q.corpus]
+                rows = store.search(vectors[i], q.k, self._mask(store, q, ticker, as_of))
+                found = [(store.passage(row), score) for row, score in rows]
+            else:
+                continue
+            for passage, score in found:
                 if passage.passage_id not in seen:
                     seen.add(passage.passage_id)
                     hits.append(Hit(passage, score, text))

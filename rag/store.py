@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass
 from pathlib import Path
 
 import faiss
@@ -63,6 +63,9 @@ class CorpusStore:
             return store  # built by another embedder: everything is re-embedded on the next ingest
         store.index = faiss.read_index(str(store.directory / "index.faiss"))
         store.table = pd.read_parquet(store.directory / "passages.parquet", engine="pyarrow")
+        for name, spec in Passage.__dataclass_fields__.items():  # tables written before a field existed
+            if name not in store.table.columns and spec.default is not MISSING:
+                store.table[name] = spec.default
         store.docs = dict(meta["docs"])
         if store.index.ntotal != len(store.table):
             raise IndexNotBuiltError(
@@ -157,4 +160,5 @@ class CorpusStore:
     def passage(self, row: int) -> Passage:
         values = self.table.iloc[row].to_dict()
         values["ordinal"] = int(values["ordinal"])
+        values["page"] = int(values["page"])
         return Passage(**values)

@@ -22,6 +22,7 @@ class Section:
     key: str  # stable key: "1", "1A", "7" for filings; "article" / "body" elsewhere
     title: str  # human title as printed in the document
     text: str  # plain text, paragraphs separated by blank lines
+    page: int = -1  # 0-based PDF page the section lies on (PDF sections never span pages); -1: not paged
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class Passage:
     url: str
     text: str
     ordinal: int = 0  # position within the document, keeps reading order
+    page: int = -1  # 0-based PDF page (FinanceBench's evidence_page_num); -1 for unpaged sources
 
     def to_row(self) -> dict:
         return asdict(self)

@@ -72,7 +72,17 @@ register(
         key="developments",
         title="Recent developments",
         instruction="Summarise the most important recent news about {company} for an investor.",
-        queries=(SourceQuery("news", "{company} {ticker} stock news earnings announcement", k=4),),
+        queries=(
+            SourceQuery("news", "{company} {ticker} stock news earnings announcement", k=4),
+            # 8-K items ("Item 5.02 …") and EX-99 press releases ("Exhibit 99.1: …"), titled by
+            # rag/sources/current_reports.py; 10-K/10-Q titles ("Item 5. Market …") never match.
+            SourceQuery(
+                "filings",
+                "{company} announced results agreement appointment officers shareholder vote",
+                k=2,
+                sections=(*(f"item {n}.0" for n in (1, 2, 3, 4, 5, 7, 8)), "exhibit 99"),
+            ),
+        ),
     )
 )
 register(

@@ -29,6 +29,17 @@ GENERAL_TOPICS = [
 ]  # short excerpt: enough to retrieve on, far from the full article
 
 
+def copy_submissions(shared: Path, out: Path) -> None:
+    """The watchlist's 8-Ks as full EDGAR submissions (SGML with exhibits), unchanged.
+
+    Only the `.txt.gz`: shipping the same 8-K's primary `.htm` as well would index it twice.
+    """
+    (out / "sec" / "submissions").mkdir(parents=True, exist_ok=True)
+    for path in sorted((shared / "sec" / "8-K").glob("*.txt.gz")):
+        if path.name.split("-")[0].upper() in TICKERS:
+            shutil.copy(path, out / "sec" / "submissions" / path.name)
+
+
 def main(shared: Path, out: Path) -> None:
     sec = shared / "sec"
     (out / "sec" / "filings").mkdir(parents=True, exist_ok=True)
@@ -44,6 +55,7 @@ def main(shared: Path, out: Path) -> None:
         gzip.open(out / "sec" / "company_tickers.json.gz", "wb") as dst,
     ):
         shutil.copyfileobj(src, dst)
+    copy_submissions(shared, out)
 
     (out / "news").mkdir(parents=True, exist_ok=True)
     for ticker in TICKERS:

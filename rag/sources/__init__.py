@@ -67,4 +67,4 @@ def collect_skips() -> Iterator[list[str]]:
 
 # Source modules register themselves on import (after SourceSpec/register exist, hence at the
 # bottom); add each new source module's name to this import.
-from rag.sources import filings, news, wikipedia  # noqa: E402,F401
+from rag.sources import filings, news, pdf, submissions, wikipedia  # noqa: E402,F401

@@ -1,4 +1,4 @@
-"""SEC 10-K / 10-Q primary documents (inline-XBRL HTML, optionally gzipped) -> one Document per filing.
+"""SEC 10-K / 10-Q / 8-K primary documents and standalone exhibits (HTML, optionally gzipped) -> Documents.
 
 Each Item becomes a `Section` so retrieval can filter by section (Risk Factors must not bleed into
 Legal Proceedings). Keys are the item numbers for 10-K ("1", "1A", "7") and part-qualified for
@@ -9,6 +9,10 @@ several spans or table cells, and the table of contents repeats every heading. W
 DOM into text blocks (paragraphs and table rows), mark blocks that look like Item/Part headings,
 then choose the one increasing sequence of headings that covers the most text, which skips the
 TOC (its entries are followed by almost nothing) without hard-coding where the TOC ends.
+
+8-Ks split by item code ("2.02") and exhibit files (EX-99.1 press releases) are handled by
+`current_reports.py`; `sections_for` is the one place that picks the splitter, shared with full
+EDGAR submissions (`submissions.py`), so a 10-K or 8-K reads the same whichever way it arrives.
 """
 
 from __future__ import annotations
@@ -20,10 +24,11 @@ from pathlib import Path
 from bs4 import BeautifulSoup
 
 from rag.errors import SourceError
-from rag.sources import SourceSpec, register
+from rag.sources import SourceSpec, register, skipped
+from rag.sources.current_reports import exhibit_number, exhibit_section, report_date, split_8k_items
 from rag.sources.html_text import (
-    PAGE_NUMBER_RE,
     Block,
+    blocks_text,
     clean_text,
     decompress,
     html_blocks,
@@ -34,8 +39,10 @@ from rag.types import Document, Section, digest
 
 # "aapl-10-k-2024-11-01.html.gz" -> ticker, form, filing date. "-a" marks an amendment (10-K/A).
 FILE_NAME_RE = re.compile(
-    r"^(?P<ticker>[a-z0-9.]+)-(?P<form>10-k|10-q)(?P<amend>-a)?-(?P<date>\d{4}-\d{2}-\d{2})\b", re.I
+    r"^(?P<ticker>[a-z0-9.]+)-(?P<form>10-k|10-q|8-k)(?P<amend>-a)?-(?P<date>\d{4}-\d{2}-\d{2})\b", re.I
 )
+# Without a date ("orcl-8-k.Oracle.8-K.html") the name still gives ticker and form.
+_NAME_RE = re.compile(r"^(?P<ticker>[a-z0-9.]+)-(?P<form>10-k|10-q|8-k)(?P<amend>-a)?[.\-_]", re.I)
 _ACCESSION_RE = re.compile(r"ACCESSION[ -]NUMBER:\s*(\d{10}-\d{2}-\d{6})", re.I)
 _ACCESSION_NAME_RE = re.compile(r"(\d{10}-\d{2}-\d{6})")
 
@@ -132,19 +139,21 @@ def _choose(headings: list[_Heading], blocks: list[Block], quarterly: bool) -> l
 
 
 def _section_text(blocks: list[Block]) -> str:
-    """Paragraphs separated by blank lines; rows of one table stay together, one row per line."""
-    parts: list[str] = []
-    last_table = -1
-    for b in blocks:
-        if PAGE_NUMBER_RE.match(b.text) or _part_heading(b.text.replace(" | ", " ")):
-            last_table = -1
-            continue
-        if b.table >= 0 and b.table == last_table and parts:
-            parts[-1] += "\n" + b.text
-        else:
-            parts.append(b.text)
-        last_table = b.table
-    return "\n\n".join(parts)
+    """Section body without page numbers and without the running "PART II" headings."""
+    return blocks_text(blocks, drop=lambda b: _part_heading(b.text.replace(" | ", " ")) is not None)
+
+
+def sections_for(blocks: list[Block], form: str, exhibit: str = "", description: str = "") -> list[Section]:
+    """The splitter for a form: 10-K/10-Q Items, 8-K item codes, or one section for an exhibit.
+
+    `exhibit` is the exhibit number ("99.1") of an exhibit document, "" for a primary document.
+    """
+    if exhibit:
+        section = exhibit_section(blocks, exhibit, description)
+        return [section] if section.text.strip() else []
+    if form.upper().startswith("8-K"):
+        return split_8k_items(blocks)
+    return split_items(blocks, form)
 
 
 def split_items(blocks: list[Block], form: str) -> list[Section]:
@@ -181,28 +190,34 @@ class FilingMeta:
     """Who, what and when of one filing document."""
 
     ticker: str  # upper-case; "" if neither the name nor dei:TradingSymbol says
-    form: str  # "10-K", "10-Q", "10-K/A", ...
+    form: str  # "10-K", "10-Q", "10-K/A", "8-K" (also for an 8-K's exhibit files), ...
     date: str  # filing date (ISO) from the file name; "" if absent
     company: str  # dei:EntityRegistrantName, else the ticker
     cik: str  # digits only; "" if absent
     accession: str  # "0000320193-24-000123" if the name or SGML header has one, else ""
 
 
-def filing_meta(path: Path, raw: bytes, soup: BeautifulSoup, ticker: str | None = None) -> FilingMeta:
+def filing_meta(
+    path: Path, raw: bytes, soup: BeautifulSoup, ticker: str | None = None, exhibit: bool = False
+) -> FilingMeta:
     """EDGAR-style file names ("aapl-10-k-2024-11-01.html.gz") first, the inline XBRL cover second.
 
-    Primary documents rarely carry their own accession number (a full submission's SGML header
-    does), so `accession` is usually "".
+    An exhibit file (`exhibit=True`) without either counts as an 8-K's. Primary documents rarely
+    carry their own accession number (a full submission's SGML header does), so `accession` is
+    usually "".
     """
     m = FILE_NAME_RE.match(path.name)
-    form = m.group("form").upper() + ("/A" if m.group("amend") else "") if m else ""
-    form = form or ix_value(soup, "dei:DocumentType").upper()
-    if not form.startswith(("10-K", "10-Q")):
+    named = m or _NAME_RE.match(path.name)
+    form = named.group("form").upper() + ("/A" if named.group("amend") else "") if named else ""
+    form = form or ix_value(soup, "dei:DocumentType").upper() or ("8-K" if exhibit else "")
+    if not form.startswith(("10-K", "10-Q", "8-K")):
         raise SourceError(
-            f"{path}: cannot tell 10-K from 10-Q (name it like aapl-10-k-2024-11-01.html or keep "
-            "the inline XBRL dei:DocumentType)"
+            f"{path}: cannot tell 10-K from 10-Q or 8-K (name it like aapl-10-k-2024-11-01.html or "
+            "keep the inline XBRL dei:DocumentType)"
         )
-    ticker = (ticker or (m.group("ticker") if m else "") or ix_value(soup, "dei:TradingSymbol")).upper()
+    ticker = (
+        ticker or (named.group("ticker") if named else "") or ix_value(soup, "dei:TradingSymbol")
+    ).upper()
     acc = _ACCESSION_NAME_RE.search(path.name) or _ACCESSION_RE.search(raw[:20000].decode("latin-1"))
     return FilingMeta(
         ticker=ticker,
@@ -214,8 +229,35 @@ def filing_meta(path: Path, raw: bytes, soup: BeautifulSoup, ticker: str | None 
     )
 
 
+# The last Item every complete filing has: 10-K Item 15 and 10-Q Part II Item 6 (exhibits).
+_LAST_ITEM = {"10-K": (0, 15, ""), "10-Q": (1, 6, "")}
+
+
+def _item_order(key: str) -> tuple[int, int, str]:
+    """Section key -> sortable (part, number, letter): "9B" -> (0, 9, "B"), "II-1A" -> (1, 1, "A")."""
+    part, _, item = key.rpartition("-")
+    m = re.match(r"(\d+)([A-Z]?)", item)
+    return (_PARTS.index(part) if part in _PARTS else 0, int(m.group(1)) if m else 0, m.group(2) if m else "")
+
+
+def _note_truncation(raw: bytes, form: str, sections: list[Section]) -> None:
+    """A cut-off download still parses, into fewer Items (or only the table of contents): say so
+    through `skipped` instead of indexing it silently. Amendments and 8-Ks may stop anywhere."""
+    last = _LAST_ITEM.get(form)
+    if last is None:
+        return
+    reasons = []
+    if b"</html" not in raw.rstrip()[-4096:].lower():
+        reasons.append("no closing </html>")
+    if max(_item_order(s.key) for s in sections) < last:
+        expected = "Part II, Item 6" if last[0] else "Item 15"
+        reasons.append(f"ends at {sections[-1].title[:60]!r}, before {expected}")
+    if reasons:
+        skipped(f"document looks truncated ({'; '.join(reasons)}): indexed the {len(sections)} Items found")
+
+
 def parse_filing(path: Path, ticker: str | None = None) -> Document:
-    """Read one 10-K/10-Q primary document into a Document whose sections are its Items.
+    """Read one 10-K/10-Q/8-K primary document (sections: its Items) or exhibit file (one section).
 
     Any unreadable input raises SourceError naming the file, so one bad download cannot crash
     an ingest run.
@@ -224,16 +266,23 @@ def parse_filing(path: Path, ticker: str | None = None) -> Document:
     raw_file = read_raw(path)
     raw = decompress(raw_file, path)
     soup = load_html(raw, path)
-    meta = filing_meta(path, raw, soup, ticker)
-    form = meta.form
     try:
-        sections = split_items(html_blocks(soup), form)
+        blocks = html_blocks(soup)
     except RecursionError as e:
         raise SourceError(f"{path}: HTML nested too deeply to read") from e
+    exhibit = "" if ix_value(soup, "dei:DocumentType") else exhibit_number(path.name, blocks)
+    meta = filing_meta(path, raw, soup, ticker, exhibit=bool(exhibit))
+    form = meta.form
+    sections = sections_for(blocks, form, exhibit)
     if not sections:
+        if exhibit:
+            raise SourceError(f"{path}: exhibit {exhibit} has no text (images only?)")
         raise SourceError(
             f"{path}: no {form[:4]} Item headings found (is this a {form[:4]} primary document?)"
         )
+    if not exhibit:
+        _note_truncation(raw, form, sections)
+    date = meta.date or (report_date(blocks) if form.startswith("8-K") else "")
     # EDGAR filing index when CIK and accession are known; else the file name.
     url = path.name
     if meta.cik and meta.accession:
@@ -245,8 +294,10 @@ def parse_filing(path: Path, ticker: str | None = None) -> Document:
         ticker=meta.ticker,
         source="sec",
         form=form,
-        date=meta.date,
-        title=f"{meta.company} {form} filed {meta.date}" if meta.date else f"{meta.company} {form}",
+        date=date,
+        title=" ".join(
+            w for w in (meta.company, form, exhibit and f"EX-{exhibit}", date and f"filed {date}") if w
+        ),
         url=url,
         sections=sections,
         content_digest=digest(raw_file),
@@ -263,7 +314,7 @@ register(
     SourceSpec(
         name="filings",
         corpus="filings",
-        patterns=("sec/filings/*.html", "sec/filings/*.html.gz"),
+        patterns=("sec/filings/*.html", "sec/filings/*.html.gz", "sec/filings/*.htm", "sec/filings/*.htm.gz"),
         parse=parse_filing_file,
     )
 )

@@ -13,6 +13,7 @@ import re
 import warnings
 import zlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -184,6 +185,26 @@ def _drop_page_furniture(blocks: list[Block]) -> list[Block]:
         return shapes[re.sub(r"\d+", "#", b.text)] >= _FOOTER_REPEATS
 
     return [b for b in blocks if not furniture(b)]
+
+
+def blocks_text(blocks: list[Block], drop: Callable[[Block], bool] | None = None) -> str:
+    """Paragraphs separated by blank lines; rows of one table stay together, one row per line.
+
+    Page numbers and blocks `drop` selects (a form's own running headings) are left out; a dropped
+    block also ends the table run, so rows either side of it are not glued together.
+    """
+    parts: list[str] = []
+    last_table = -1
+    for b in blocks:
+        if PAGE_NUMBER_RE.match(b.text) or (drop is not None and drop(b)):
+            last_table = -1
+            continue
+        if b.table >= 0 and b.table == last_table and parts:
+            parts[-1] += "\n" + b.text
+        else:
+            parts.append(b.text)
+        last_table = b.table
+    return "\n\n".join(parts)
 
 
 def html_blocks(soup: BeautifulSoup) -> list[Block]:

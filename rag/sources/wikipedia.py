@@ -42,7 +42,7 @@ def parse_wikipedia_jsonl(path: Path) -> list[Document]:
             page = json.loads(line)
             title = str(page["wiki_title_used"])
             text = str(page.get("clean_text") or page.get("raw_text") or "").strip()
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        except (json.JSONDecodeError, KeyError, TypeError, RecursionError) as exc:  # deep nesting: fuzz
             raise SourceError(f"{path}:{lineno}: not a Wikipedia page record ({exc})") from exc
         if not text or is_disambiguation(text):
             continue

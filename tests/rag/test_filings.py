@@ -188,7 +188,12 @@ def test_metadata(docs):
 def test_registry_finds_and_parses_filings():
     spec = SOURCES["filings"]
     assert spec.corpus == "filings"
-    assert spec.patterns == ("sec/filings/*.html", "sec/filings/*.html.gz")
+    assert spec.patterns == (
+        "sec/filings/*.html",
+        "sec/filings/*.html.gz",
+        "sec/filings/*.htm",
+        "sec/filings/*.htm.gz",
+    )
     files = spec.files(DATA)
     assert [p.name for p in files] == sorted(f"{n}.html.gz" for n in TEN_K + TEN_Q)
     [doc] = spec.parse(FILINGS / "aapl-10-q-2025-08-01.html.gz")
