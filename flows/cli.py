@@ -95,6 +95,19 @@ def _preflight(need_tickers: bool = True) -> None:
             f"RESEARCHDESK_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
         )
         raise ConfigError(f"invalid setting: {problems}") from exc
+    from models.screens import CHECKS
+
+    unknown = [c for c in settings.input_checks + settings.output_checks if c not in CHECKS]
+    if unknown:
+        raise ConfigError(
+            f"invalid setting: RESEARCHDESK_INPUT_CHECKS/OUTPUT_CHECKS: unknown checks {unknown}; "
+            f"known: {sorted(CHECKS)}"
+        )
+    if not settings.output_checks:
+        raise ConfigError(
+            "invalid setting: RESEARCHDESK_OUTPUT_CHECKS is empty: generated text must be moderated"
+        )
+    settings.policy  # noqa: B018 - raises ConfigError naming a bad label or action
     if not settings.data_dir.is_dir():
         raise ConfigError(
             f"data directory {settings.data_dir.resolve()} does not exist; run from the project folder "

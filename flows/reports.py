@@ -29,7 +29,9 @@ from flows.ingest import ingest_flow, shared_embedder
 from flows.settings import Settings
 from models.batch import read_completions, run_batch, write_requests
 from models.engine import load_engine
-from models.moderation import DEFAULT_POLICY, decide, moderate
+from models.loading import prompt_counter
+from models.moderation import decide
+from models.screens import make_checks, screen
 from rag import facts as facts_mod
 from rag.catalog import load_companies, resolve
 from rag.errors import ResearchDeskError
@@ -39,11 +41,12 @@ from reports.assemble import assemble_report, verdict_reason
 from reports.audit import section_records
 from reports.context import TickerContext, build_context, requests_for
 from reports.facts_view import facts_prompt_text, facts_table
-from reports.model import RunEntry, RunSummary, Verdict
+from reports.model import CheckResult, InputVerdict, RunEntry, RunSummary, Verdict
 from reports.publish import publish_report, write_atomic, write_index
 from reports.render import run_entry
 from reports.sanitize import sanitize_model_text
 from reports.spec import SECTIONS
+from reports.trim import PromptBudget
 
 # Sources whose failure makes a ticker's report untrustworthy (numbers and filings); a broken news
 # or Wikipedia file only adds a warning.
@@ -57,9 +60,34 @@ def shared_engine(preset: str, models_dir: str, batch_size: int):
 
 
 @cache
-def shared_retriever(index_dir: Path, embedder: str, stamp: int) -> Retriever:
-    """One loaded index per process and index version (`stamp`): tickers of a run share it."""
-    return Retriever(index_dir, shared_embedder(embedder))
+def shared_prompt_budget(preset: str, models_dir: str) -> PromptBudget:
+    """The chat model's tokenizer and context size: prompts are trimmed to fit (reports/trim.py)."""
+    return PromptBudget(*prompt_counter(preset, cache_dir=Path(models_dir)))
+
+
+@cache
+def shared_okc_corpus(index_dir: Path, encoder: Path | None, window: int, threshold: float):
+    """OpenChatKit's Wikipedia index and its encoder, loaded once per process (see rag/okc_index.py)."""
+    from rag.okc_index import open_okc_corpus
+
+    return open_okc_corpus(index_dir, encoder, window, threshold)
+
+
+@cache
+def shared_retriever(index_dir: Path, embedder: str, stamp: int, okc: tuple | None = None) -> Retriever:
+    """One loaded index per process and index version (`stamp`): tickers of a run share it.
+
+    `okc` (index dir, encoder dir, window, threshold), from settings: Wikipedia queries then go to
+    OpenChatKit's pre-built index instead of the locally ingested Wikipedia articles.
+    """
+    external = {"wikipedia": shared_okc_corpus(*okc)} if okc else {}
+    return Retriever(index_dir, shared_embedder(embedder), external)
+
+
+def _okc_setting(settings: Settings) -> tuple | None:
+    if settings.okc_index_dir is None:
+        return None
+    return (settings.okc_index_dir, settings.okc_encoder, settings.okc_window, settings.okc_window_threshold)
 
 
 def _index_stamp(index_dir: Path) -> int:
@@ -90,7 +118,9 @@ def build_context_task(ticker: str, as_of: str, run_id: str, audit_dir: Path) ->
         if f.ticker == company.ticker and (not f.filed or f.filed <= as_of)
     ]
     table = facts_table(facts) if facts else None
-    retriever = shared_retriever(settings.index_dir, settings.embedder, _index_stamp(settings.index_dir))
+    retriever = shared_retriever(
+        settings.index_dir, settings.embedder, _index_stamp(settings.index_dir), _okc_setting(settings)
+    )
     ctx = build_context(
         company.ticker,
         company.name,
@@ -102,10 +132,21 @@ def build_context_task(ticker: str, as_of: str, run_id: str, audit_dir: Path) ->
         facts_prompt_text(table) if table else "",
         run_id,
         settings.max_new_tokens,
+        fit=shared_prompt_budget(settings.chat_preset, str(settings.models_dir)),
+        screen=_input_screen(settings),
     )
+    for d in ctx.dropped:
+        get_run_logger().warning(
+            "%s: input moderation dropped %s (%s): %s", ticker, d.title, d.label, d.reason
+        )
     if summary:
         ctx.warnings.extend(
             f"{f.file} was skipped at ingest: {f.error}" for f in summary.failures_for(company.ticker)
+        )
+        ctx.warnings.extend(
+            f"{s.file} was partly skipped at ingest: {s.reason}"
+            for s in summary.skips
+            if s.ticker == company.ticker
         )
     path = audit_dir / f"context-{company.ticker}.json"
     write_atomic(path, ctx.model_dump_json(indent=1))
@@ -139,32 +180,62 @@ def generate_task(requests_path: Path, completions_path: Path) -> dict:
         "load_seconds": engine.stats.load_seconds,
         "device": engine.stats.device,
         "dtype": engine.stats.dtype,
+        # prefill s, time to first token, peak memory, backend (models/engine.py; fakes have none)
+        "job": getattr(engine, "last_job", {}),
     }
+
+
+def _checks(names: list[str], settings: Settings):
+    """Moderation checks by name; the moderation model is loaded only if a check needs it."""
+    preset = settings.moderation_preset or settings.chat_preset
+    return make_checks(names, lambda: shared_engine(preset, str(settings.models_dir), settings.batch_size))
+
+
+def _input_screen(settings: Settings):
+    """Input moderation for build_context: a passage is dropped when the policy would withhold it."""
+    checks, policy = _checks(settings.input_checks, settings), settings.policy
+
+    def judge(texts: list[str]) -> list[InputVerdict]:
+        return [
+            InputVerdict(drop=decide(s.label, policy) == "withhold", label=s.label, reason=s.reasons())
+            for s in screen(texts, checks)
+        ]
+
+    return judge
 
 
 @task(name="moderate", cache_policy=NO_CACHE)
 def moderate_task(completions_path: Path, verdicts_path: Path) -> dict:
-    """Label every generated section (OpenChatKit moderation labels), batched; fail closed on errors."""
+    """Moderate every generated section with the configured checks, batched; fail closed on errors."""
     settings = Settings()
     preset = settings.moderation_preset or settings.chat_preset
-    engine = shared_engine(preset, str(settings.models_dir), settings.batch_size)
+    policy = settings.policy
     completions = [c for c in read_completions(completions_path).values() if c.finish_reason != "error"]
-    results = moderate(engine, [sanitize_model_text(c.text) for c in completions])
+    screenings = screen(
+        [sanitize_model_text(c.text) for c in completions], _checks(settings.output_checks, settings)
+    )
     verdicts = {}
-    for c, r in zip(completions, results, strict=True):
-        action = decide(r.label, DEFAULT_POLICY)
+    for c, s in zip(completions, screenings, strict=True):
+        action = decide(s.label, policy)
+        judge = next((v for v in s.verdicts if v.check == "label-scoring"), s.deciding)
         verdicts[c.request_id] = Verdict(
-            label=r.label,
+            label=s.label,
             action=action,
-            scores=r.scores,
-            margin=r.margin,
-            reason=verdict_reason(r.label, action, r.margin),
+            scores=judge.scores,
+            margin=judge.margin,
+            reason=verdict_reason(s.label, action, judge.margin, s.reasons()),
+            checks=[CheckResult(check=v.check, label=v.label, reason=v.reason) for v in s.verdicts],
         ).model_dump()
     write_atomic(verdicts_path, json.dumps(verdicts, indent=1))
     labels = [v["label"] for v in verdicts.values()]
+    uses_model = "label-scoring" in settings.output_checks or "label-scoring" in settings.input_checks
     return {
-        "preset": preset,
-        "revision": engine.revision,
+        "preset": preset if uses_model else "",
+        "revision": shared_engine(preset, str(settings.models_dir), settings.batch_size).revision
+        if uses_model
+        else "",
+        "input_checks": settings.input_checks,
+        "output_checks": settings.output_checks,
         "labels": {x: labels.count(x) for x in set(labels)},
     }
 
@@ -188,6 +259,7 @@ def publish_task(
             "files": files,
             "warnings": report.warnings,
             "sections": section_records(ctx, report, completions),
+            "inputs_dropped": [d.model_dump() for d in ctx.dropped],
             "documents": ctx.documents,
         },
     }
@@ -277,7 +349,7 @@ def nightly_reports(tickers: list[str] | None = None, as_of: str | None = None, 
             "chat": generation,
             "moderation": moderation,
             "embedder": settings.embedder,
-            "policy": DEFAULT_POLICY,
+            "policy": settings.policy,
         },
         "ingest": ingest_info
         and {k: ingest_info[k] for k in ("files_seen", "documents", "corpora", "facts", "failures")},

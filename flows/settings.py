@@ -27,6 +27,14 @@ class Settings(BaseSettings):
     )
     chat_preset: str = "smollm2-135m"
     moderation_preset: str = Field("", description="empty: moderate with the chat model")
+    # Moderation (models/screens.py): checks on retrieved passages before they enter a prompt, and
+    # on every generated section; the policy maps the combined label to publish/caution/withhold
+    # (inputs: "withhold" = dropped). Policy overrides as JSON: '{"possibly needs caution":"publish"}'.
+    input_checks: Annotated[list[str], NoDecode] = Field(
+        ["injection", "profanity"], description="add label-scoring with a production moderation model"
+    )
+    output_checks: Annotated[list[str], NoDecode] = Field(["label-scoring", "injection", "profanity"])
+    moderation_policy: dict[str, str] = Field({}, description="label -> action overrides of the default")
     embedder: str = "all-MiniLM-L6-v2"
     batch_size: int = Field(16, ge=1, description="prompts per forward batch")
     max_new_tokens: int = Field(0, ge=0, description="0: each section's own budget")
@@ -48,6 +56,21 @@ class Settings(BaseSettings):
     okc_encoder: Path | None = Field(None, description="local HF folder of facebook/contriever-msmarco")
     okc_window: int = Field(5, ge=0, description="neighbouring snippets considered to widen a hit")
     okc_window_threshold: float = Field(0.5, description="cosine to the hit a neighbour needs to join")
+
+    @field_validator("input_checks", "output_checks", mode="before")
+    @classmethod
+    def _split_checks(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = json.loads(value) if value.strip().startswith("[") else value.split(",")
+        return [str(c).strip().lower() for c in value if str(c).strip()] if isinstance(value, list) else value
+
+    @property
+    def policy(self) -> dict[str, str]:
+        """The default moderation policy with this deployment's overrides (validated)."""
+        from models.moderation import DEFAULT_POLICY
+        from models.screens import validate_policy
+
+        return validate_policy({**DEFAULT_POLICY, **self.moderation_policy})
 
     @field_validator("edgar_forms", mode="before")
     @classmethod

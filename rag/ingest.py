@@ -19,6 +19,7 @@ from rag import facts as facts_mod
 from rag.chunking import chunk_document
 from rag.embedding import Embedder
 from rag.errors import ResearchDeskError, SourceError
+from rag.ingest_lock import holds_ingest_lock
 from rag.sources import SOURCES, SourceSpec, collect_skips
 from rag.store import CorpusStore, UpsertStats
 from rag.types import Document, Fact, digest
@@ -92,6 +93,7 @@ def _file_digest(path: Path) -> str:
     return digest(path.read_bytes())
 
 
+@holds_ingest_lock  # one ingest per index directory at a time; others wait (rag/ingest_lock.py)
 def ingest(
     data_dir: Path,
     index_dir: Path,
@@ -107,6 +109,9 @@ def ingest(
     summary = IngestSummary()
     seen_path = index_dir / "files.json"
     seen: dict[str, str] = {} if rebuild or not seen_path.exists() else json.loads(seen_path.read_text())
+    previous = None if rebuild else IngestSummary.read(index_dir)
+    # An unchanged file is not parsed again, so its partial-skip notes come from the last summary:
+    # a truncated filing stays reported until it is fixed, not just on the run that first saw it.
 
     # 1. parse changed files into documents, per corpus
     by_corpus: dict[str, list[Document]] = {}
@@ -124,6 +129,7 @@ def ingest(
             continue
         if seen.get(rel) == file_digests[rel]:
             summary.files_skipped_unchanged += 1
+            summary.skips += [s for s in (previous.skips if previous else []) if s.file == rel]
             continue
         progress(f"parse {i}/{len(sources)} {rel}")
         try:

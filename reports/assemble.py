@@ -26,13 +26,15 @@ def drop_unfinished_sentence(text: str) -> str:
     return text[: ends[-1].end()].rstrip() if ends else ""
 
 
-def verdict_reason(label: str, action: str, margin: float) -> str:
+def verdict_reason(label: str, action: str, margin: float, why: str = "") -> str:
+    """The sentence a reader sees; `why` names the checks that flagged the text (models.screens)."""
+    detail = f" ({why})" if why else ""
     if label == "error":
-        return "Moderation could not score this section, so it is withheld (fail closed)."
+        return f"Moderation could not check this section{detail}, so it is withheld (fail closed)."
     if action == "withhold":
-        return f"Moderation labelled this section '{label}'; it is not published."
+        return f"Moderation labelled this section '{label}'{detail}; it is not published."
     if action == "caution":
-        return f"Read it with care (moderation margin {margin:.2f})."
+        return f"Read it with care: {why}." if why else f"Read it with care (moderation margin {margin:.2f})."
     return f"Moderation label '{label}' (margin {margin:.2f})."
 
 
@@ -129,4 +131,5 @@ def assemble_report(
         charts=financial_charts(ctx.facts, ctx.ticker),
         sources=ctx.sources,
         warnings=warnings,
+        dropped_inputs=ctx.dropped,
     )

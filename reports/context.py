@@ -9,15 +9,22 @@ first versus 25% with the question first.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pydantic import BaseModel, ConfigDict
 
 from models.types import GenerationRequest
 from rag.errors import NoDataError
-from rag.retrieve import Retriever
-from reports.model import FactsTable, SourceRef
+from rag.retrieve import Hit, Retriever
+from rag.types import Passage
+from reports.model import DroppedPassage, FactsTable, InputVerdict, SourceRef
 from reports.spec import SectionSpec
+from reports.trim import PromptBudget, fit_sources, hit_ranks
 
 EXCERPT_CHARS = 300
+# Input moderation as build_context sees it: passage texts -> one verdict each (flows/ builds it
+# from models.screens and the policy, so reports/ stays free of model code).
+ScreenInputs = Callable[[list[str]], list[InputVerdict]]
 SYSTEM_PROMPT = (
     "You are an equity research analyst writing one section of a research report. "
     "Use only facts stated in the numbered sources. After each sentence, cite the source it comes "
@@ -54,13 +61,14 @@ class TickerContext(BaseModel):
     sections: list[SectionPlan]
     documents: list[dict[str, str]]  # corpus, doc_id, digest of every indexed input for this ticker
     warnings: list[str]
+    dropped: list[DroppedPassage] = []  # retrieved passages input moderation kept out of every prompt
 
 
 def _excerpt(text: str) -> str:
     return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS].rsplit(" ", 1)[0] + " …"
 
 
-def _label(src: SourceRef) -> str:
+def _label(src: SourceRef | Passage) -> str:
     if src.corpus == "facts":
         return src.title
     when = f" {src.date[:10]}" if src.date else ""
@@ -93,8 +101,16 @@ def build_context(
     facts_text: str,
     run_id: str,
     max_new_tokens: int = 0,
+    fit: PromptBudget | None = None,
+    screen: ScreenInputs | None = None,
 ) -> TickerContext:
-    """Retrieve every section's sources and write its prompt; NoDataError when nothing is indexed."""
+    """Retrieve every section's sources and write its prompt; NoDataError when nothing is indexed.
+
+    With `screen` (input moderation), every retrieved passage is judged once, in one batch, before
+    any prompt is written; dropped passages never get a number and are listed in `dropped`.
+    With `fit`, a prompt that would overflow the chat model's context then loses its lowest-ranked
+    sources before they are numbered (reports/trim.py); the instruction is never cut.
+    """
     counts = retriever.counts(ticker)
     if not any(counts.values()) and facts is None:
         raise NoDataError(
@@ -130,9 +146,23 @@ def build_context(
             )
         )
 
+    retrieved = {spec.key: retriever.search(list(spec.queries), ticker, company, as_of) for spec in specs}
+    blocked = _screen_inputs(retrieved, specs, screen) if screen is not None else {}
+
     plans: list[SectionPlan] = []
     for spec in specs:
-        hits = retriever.search(list(spec.queries), ticker, company, as_of)
+        hits = [h for h in retrieved[spec.key] if h.passage.passage_id not in blocked]
+        instruction = spec.instruction.format(company=company, ticker=ticker)
+        if fit is not None:
+            fixed = [(sources[facts_n - 1].title, facts_text)] if spec.facts and facts_n else []
+            hits, dropped = _fit_hits(
+                company, ticker, spec, instruction, fixed, hits, fit, max_new_tokens or spec.max_new_tokens
+            )
+            if dropped:
+                warnings.append(
+                    f"{spec.title}: dropped {len(dropped)} lowest-ranked source(s) to fit the "
+                    f"model's {fit.context_tokens}-token context"
+                )
         numbered: list[tuple[int, str, str]] = []
         source_map: dict[int, int] = {}
         if spec.facts and facts_n:
@@ -158,7 +188,6 @@ def build_context(
             numbered.append((local, _label(sources[n - 1]), p.text))
         if not numbered:
             warnings.append(f"{spec.title}: no sources retrieved")
-        instruction = spec.instruction.format(company=company, ticker=ticker)
         plans.append(
             SectionPlan(
                 key=spec.key,
@@ -183,6 +212,64 @@ def build_context(
         sections=plans,
         documents=documents,
         warnings=warnings,
+        dropped=list(blocked.values()),
+    )
+
+
+def _screen_inputs(
+    retrieved: dict[str, list[Hit]], specs: list[SectionSpec], screen: ScreenInputs
+) -> dict[str, DroppedPassage]:
+    """passage_id -> DroppedPassage for every retrieved passage input moderation drops."""
+    unique: dict[str, Passage] = {}
+    seen_in: dict[str, list[str]] = {}
+    titles = {spec.key: spec.title for spec in specs}
+    for key, hits in retrieved.items():
+        for hit in hits:
+            unique.setdefault(hit.passage.passage_id, hit.passage)
+            seen_in.setdefault(hit.passage.passage_id, []).append(titles[key])
+    passages = list(unique.values())
+    verdicts = screen([p.text for p in passages]) if passages else []
+    if len(verdicts) != len(passages):  # fail closed: an input nobody judged is not used
+        verdicts = [
+            InputVerdict(drop=True, label="error", reason="input moderation returned no verdict")
+        ] * len(passages)
+    return {
+        p.passage_id: DroppedPassage(
+            passage_id=p.passage_id,
+            corpus=p.corpus,
+            title=p.title,
+            date=p.date,
+            section=p.section,
+            url=p.url,
+            excerpt=_excerpt(p.text),
+            label=v.label,
+            reason=v.reason,
+            sections=list(dict.fromkeys(seen_in[p.passage_id])),
+        )
+        for p, v in zip(passages, verdicts, strict=True)
+        if v.drop
+    }
+
+
+def _fit_hits(
+    company: str,
+    ticker: str,
+    spec: SectionSpec,
+    instruction: str,
+    fixed: list[tuple[str, str]],
+    hits: list[Hit],
+    fit: PromptBudget,
+    max_new_tokens: int,
+) -> tuple[list[Hit], list[Hit]]:
+    """(kept, dropped) hits: the prompt as it will be numbered must fit `fit` with the answer."""
+
+    def render(kept: list[Hit]) -> str:
+        pairs = fixed + [(_label(h.passage), h.passage.text) for h in kept]
+        numbered = [(i + 1, label, text) for i, (label, text) in enumerate(pairs)]
+        return build_user_prompt(company, ticker, spec.title, instruction, numbered)
+
+    return fit_sources(
+        hits, hit_ranks(hits), render, lambda user: fit.fits(SYSTEM_PROMPT, user, max_new_tokens)
     )
 
 

@@ -28,12 +28,44 @@ class SourceRef(_Strict):
     excerpt: str  # first ~300 chars of the passage, plain text
 
 
+class InputVerdict(_Strict):
+    """Input moderation's decision on one retrieved passage."""
+
+    drop: bool  # True: the passage never enters a prompt
+    label: str  # combined moderation label (most severe check)
+    reason: str  # which check said what, e.g. "injection: override instructions: 'ignore all ...'"
+
+
+class DroppedPassage(_Strict):
+    """A retrieved passage that input moderation kept out of every prompt (listed in the audit)."""
+
+    passage_id: str
+    corpus: str
+    title: str
+    date: str
+    section: str
+    url: str
+    excerpt: str
+    label: str
+    reason: str
+    sections: list[str]  # report sections that had retrieved it
+
+
+class CheckResult(_Strict):
+    """One moderation check's label for a section (models.screens)."""
+
+    check: str
+    label: str
+    reason: str = ""
+
+
 class Verdict(_Strict):
     label: str  # one of the five OpenChatKit moderation labels, or "error"
     action: Literal["publish", "caution", "withhold"]
     scores: dict[str, float]  # label -> mean token log-prob (calibrated)
     margin: float  # best minus second-best score
     reason: str  # human sentence shown in the report
+    checks: list[CheckResult] = []  # every check's own label; `label` is the most severe
 
 
 class Paragraph(_Strict):
@@ -90,6 +122,7 @@ class Report(_Strict):
     charts: list[Chart]
     sources: list[SourceRef]
     warnings: list[str]  # data gaps, stale sources, ingest problems
+    dropped_inputs: list[DroppedPassage] = []  # retrieved passages input moderation kept out of prompts
 
 
 class SectionBadge(_Strict):
@@ -109,6 +142,9 @@ class RunEntry(_Strict):
     status: Literal["published", "caution", "withheld", "failed"]
     sections: list[SectionBadge] = []
     cited_pct: float | None = None  # % of shown paragraphs with a valid citation; None if none shown
+    numbers_verified: int = 0  # figures in shown text matched to facts or sources
+    numbers_unverified: int = 0
+    inputs_dropped: int = 0  # retrieved passages kept out of prompts by input moderation
     md: str = ""  # report file names relative to the index ("AAPL.md"); "" when not written
     html: str = ""
     error: str = ""  # one-line reason for a failed ticker

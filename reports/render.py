@@ -46,6 +46,7 @@ class TrustSummary(BaseModel):
     cited: int  # of those, paragraphs with at least one valid citation
     numbers_verified: int = 0  # figures in shown text matched to facts or sources
     numbers_unverified: int = 0
+    inputs_dropped: int = 0  # retrieved passages input moderation kept out of prompts
 
     @property
     def cited_pct(self) -> float | None:
@@ -60,7 +61,8 @@ class TrustSummary(BaseModel):
         pct = self.cited_pct
         cited = "no paragraphs shown" if pct is None else f"{pct:.0f}% of paragraphs cited"
         numbers = f"numbers verified {self.numbers_verified}, unverified {self.numbers_unverified}"
-        return f"{sections} · {cited} ({self.cited} of {self.paragraphs}) · {numbers}"
+        dropped = f"inputs dropped by moderation {self.inputs_dropped}"
+        return f"{sections} · {cited} ({self.cited} of {self.paragraphs}) · {numbers} · {dropped}"
 
 
 def trust_summary(report: Report) -> TrustSummary:
@@ -72,11 +74,13 @@ def trust_summary(report: Report) -> TrustSummary:
         cited=sum(1 for p in shown if p.cited),
         numbers_verified=sum(p.numbers_verified for p in shown),
         numbers_unverified=sum(len(p.numbers_unverified) for p in shown),
+        inputs_dropped=len(report.dropped_inputs),
     )
 
 
 def run_entry(report: Report, md: str = "", html: str = "") -> RunEntry:
     """The index line for a written report; `md`/`html` are file names relative to the index."""
+    trust = trust_summary(report)
     return RunEntry(
         ticker=report.ticker,
         company=report.company,
@@ -90,7 +94,10 @@ def run_entry(report: Report, md: str = "", html: str = "") -> RunEntry:
             )
             for sec in report.sections
         ],
-        cited_pct=trust_summary(report).cited_pct,
+        cited_pct=trust.cited_pct,
+        numbers_verified=trust.numbers_verified,
+        numbers_unverified=trust.numbers_unverified,
+        inputs_dropped=trust.inputs_dropped,
         md=md,
         html=html,
     )
@@ -119,15 +126,19 @@ def safe_href(target: str) -> str | None:
     return safe_url(target)
 
 
-def cite_html(paragraph: Paragraph, sources: Iterable[int]) -> Markup:
+def cite_html(paragraph: Paragraph, sources: Iterable[int], mark_unverified: bool = False) -> Markup:
     """Paragraph text as HTML with citation markers linked to `#src-n`.
 
     Order matters: sanitize, then escape the whole text, then rewrite markers in the *escaped*
     string. A number gets a link only if it is in `paragraph.citations` (checked valid for the
     section) and in `sources` (the report lists it, so the anchor exists); others are flagged.
+    With `mark_unverified`, each figure the number check could not verify is wrapped in
+    `<mark class="unverified">` where it stands (escaped figure text, so nothing can be injected).
     """
     ok = set(paragraph.citations) & set(sources)
     escaped = str(escape(sanitize_model_text(paragraph.text)))
+    if mark_unverified and paragraph.numbers_unverified:
+        escaped = _mark_figures(escaped, paragraph.numbers_unverified)
 
     def number(match: re.Match[str]) -> str:
         n = int(match.group())
@@ -142,6 +153,29 @@ def cite_html(paragraph: Paragraph, sources: Iterable[int]) -> Markup:
         return "[" + re.sub(r"\d+", number, body) + "]"
 
     return Markup(CITATION_MARKER.sub(marker, escaped))
+
+
+def _mark_figures(escaped: str, figures: list[str]) -> str:
+    """Wrap each unverified figure's first unmarked occurrence; longest first so "$1.2 billion"
+    is marked whole before a bare "1.2" could claim part of it."""
+    markers = [(m.start(), m.end()) for m in CITATION_MARKER.finditer(escaped)]  # never inside "[12]"
+    spans: list[tuple[int, int]] = []
+    for fig in sorted(set(figures), key=len, reverse=True):
+        needle = str(escape(fig))
+        for m in re.finditer(re.escape(needle), escaped):
+            if not any(a < m.end() and m.start() < b for a, b in spans + markers):
+                spans.append((m.start(), m.end()))
+                break
+    out, pos = [], 0
+    for a, b in sorted(spans):
+        out += [
+            escaped[pos:a],
+            '<mark class="unverified" title="not found in the facts table or sources">',
+            escaped[a:b],
+            "</mark>",
+        ]
+        pos = b
+    return "".join(out) + escaped[pos:]
 
 
 def md_cell(text: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -21,6 +22,9 @@ LABEL_FOR_FLAG = "needs intervention"
 class FakeEngine:
     name = "fake"
     revision = "fake-0"
+    # Its moderation labels are scripted (FLAG_WORD), so it stands in for a trained moderation
+    # model: label-scoring may withhold on its word (models/screens.py caps chat-model judges).
+    preset = SimpleNamespace(role="moderation")
 
     def __init__(self, reply: str | None = None):
         self.reply = reply

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import flows  # noqa: F401  (offline Prefect environment)
+from reports.trim import PromptBudget
 from tests.fakes import FakeEngine, HashEmbedder
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -66,4 +67,7 @@ def fakes(monkeypatch, sample_data: Path, tmp_path: Path):
     monkeypatch.setattr(flows.ingest, "shared_embedder", lambda name: embedder)
     monkeypatch.setattr(flows.reports, "shared_embedder", lambda name: embedder)
     monkeypatch.setattr(flows.reports, "shared_engine", lambda *a, **k: engine)
+    # Prompt trimming counts words instead of loading the real chat tokenizer (reports/trim.py).
+    budget = PromptBudget(lambda system, user: len(f"{system} {user}".split()), 2048)
+    monkeypatch.setattr(flows.reports, "shared_prompt_budget", lambda *a, **k: budget)
     return engine

@@ -102,6 +102,9 @@ def test_bad_files_are_named_and_nothing_else_is_lost(data_dir: Path, tmp_path: 
     for corpus, docs in expected.items():
         assert _indexed(index, corpus) == docs
     assert IngestSummary.read(index).failures == again.failures
+    # an unchanged damaged file is not parsed again, but it is still reported as damaged
+    assert {s.file: s.reason for s in again.skips} == skips
+    assert IngestSummary.read(index).skips == again.skips
 
 
 def test_fixing_a_broken_file_brings_it_in(data_dir: Path, tmp_path: Path):
