@@ -1,16 +1,19 @@
 """Sentence embeddings for passages and queries (all-MiniLM-L6-v2, shipped in a PyPI package).
 
 Vectors are L2-normalised float32 so inner product == cosine similarity (OpenChatKit's index
-uses cosine too). On CPUs with bf16 matrix units (AMX / AVX512-BF16) the forward pass runs under
-bf16 autocast: measured 2.6x faster than fp32 on this machine kind with cosine to fp32 >= 0.9999;
-elsewhere it stays fp32. Queries and passages must use the same embedder; the store records it.
+uses cosine too). On CPUs with native bf16 dot products (AMX, or AVX512-BF16 as on AMD Zen 4)
+the forward pass runs under bf16 autocast; elsewhere it stays fp32, because emulated bf16 is
+slower than fp32. Measured with bench/ingest.py against a plain `SentenceTransformer.encode`:
+2.6x on an AMX machine, ~1.9x per core on a Zen 4 (AVX512-BF16, no AMX); cosine to fp32 >= 0.9999
+per passage and the same top-10 retrieval. Queries and passages must use the same embedder; the
+store records its signature.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import cache
 from pathlib import Path
 
@@ -19,16 +22,39 @@ import numpy as np
 from rag.errors import ModelError
 
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+# CPU flags (as /proc/cpuinfo spells them) that make bf16 matmuls native rather than emulated.
+BF16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
+# Flags the benchmark reports: bf16 and int8 matrix units.
+REPORTED_FLAGS = ("avx512_bf16", "amx_bf16", "amx_int8", "amx_tile", "avx512_vnni", "avx512f")
 
 
 @cache
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
+    """The first CPU's feature flags; empty where /proc/cpuinfo does not exist (macOS, Windows)."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):  # x86 / ARM spelling
+            return frozenset(value.split())
+    return frozenset()
+
+
+def use_bf16(device: str, flags: Iterable[str], requested: bool | None = None) -> bool:
+    """Whether to run under bf16 autocast: an explicit choice wins, else only on a bf16-native CPU.
+
+    Autocast here is CPU autocast, so any other device stays fp32 unless asked for explicitly.
+    """
+    if requested is not None:
+        return requested
+    return device == "cpu" and not BF16_FLAGS.isdisjoint(flags)
+
+
 def cpu_supports_bf16() -> bool:
     """True when the CPU has native bf16 matmul (AMX or AVX512-BF16); emulated bf16 is slower."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
+    return use_bf16("cpu", cpu_flags())
 
 
 class Embedder:
@@ -54,7 +80,7 @@ class Embedder:
             raise ModelError(f"embedder {name!r} is not installed ({exc}); run `make install`") from exc
         self.name = name
         self.device = device
-        self.bf16 = cpu_supports_bf16() if bf16 is None else bf16
+        self.bf16 = use_bf16(device, cpu_flags(), bf16)
         self.dim = int(self.model.get_embedding_dimension())
         self._lock = threading.Lock()
 
@@ -66,23 +92,31 @@ class Embedder:
     def encode(
         self,
         texts: list[str],
-        batch_size: int = 16,  # measured on 2 AMX cores: 16 -> 44 passages/s, 64 -> 39, 128 -> 34
+        # passages/s per core on Zen 4 bf16 (bench/ingest.py sample): 8 -> 25.7, 16 -> 25.5,
+        # 32 -> 23.8, 64 -> 22.8; on 2 AMX cores 16 -> 44, 64 -> 39, 128 -> 34
+        batch_size: int = 16,
         progress: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
         import torch
 
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        out = []
+        # Longest first over the WHOLE input, so every batch pads to similar lengths; `encode` only
+        # sorts within the slice it is given, and we hand it slices to report progress.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
         step = max(batch_size * 8, 256)  # report progress every few batches, not every one
         with self._lock, torch.inference_mode():
             for start in range(0, len(texts), step):
-                chunk = texts[start : start + step]
+                idx = order[start : start + step]
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16 and self.device == "cpu"):
                     vecs = self.model.encode(
-                        chunk, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True
+                        [texts[i] for i in idx],
+                        batch_size=batch_size,
+                        convert_to_numpy=True,
+                        normalize_embeddings=True,
                     )
-                out.append(np.asarray(vecs, dtype=np.float32))
+                out[idx] = np.asarray(vecs, dtype=np.float32)
                 if progress:
                     progress(min(start + step, len(texts)), len(texts))
-        return np.vstack(out)
+        return out

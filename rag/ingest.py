@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rag import facts as facts_mod
 from rag.chunking import chunk_document
 from rag.embedding import Embedder
-from rag.errors import ResearchDeskError, SourceError
+from rag.errors import ConfigError, ResearchDeskError, SourceError
 from rag.ingest_lock import holds_ingest_lock
 from rag.sources import SOURCES, SourceSpec, collect_skips
 from rag.store import CorpusStore, UpsertStats
@@ -85,8 +85,17 @@ def ticker_from_filename(path: Path) -> str:
     return "" if head in {"COMPANIES", "COMPANYFACTS"} else head
 
 
-def discover(data_dir: Path) -> list[tuple[SourceSpec, Path]]:
-    return [(spec, path) for spec in SOURCES.values() for path in spec.files(data_dir)]
+def discover(data_dir: Path, sources: Collection[str] | None = None) -> list[tuple[SourceSpec, Path]]:
+    """Input files of every registered source, or only of the named ones (e.g. the hourly news)."""
+    unknown = sorted(set(sources or ()) - SOURCES.keys())
+    if unknown:
+        raise ConfigError(f"unknown sources {unknown}; registered: {sorted(SOURCES)} (rag/sources/)")
+    return [
+        (spec, path)
+        for spec in SOURCES.values()
+        if sources is None or spec.name in sources
+        for path in spec.files(data_dir)
+    ]
 
 
 def _file_digest(path: Path) -> str:
@@ -100,8 +109,14 @@ def ingest(
     embedder: Embedder,
     progress: Progress = lambda msg: None,
     rebuild: bool = False,
+    sources: Collection[str] | None = None,
 ) -> IngestSummary:
-    """Bring the index under `index_dir` up to date with the files under `data_dir`."""
+    """Bring the index under `index_dir` up to date with the files under `data_dir`.
+
+    `sources` (registry names) limits discovery to those sources: other sources' passages stay
+    in the index, and their failures and skips are carried over from the previous summary, so a
+    news-only run does not forget a corrupt filing. Facts are rebuilt when `filings` is included.
+    """
     t0 = time.perf_counter()
     if not data_dir.is_dir():
         raise SourceError(f"{data_dir}: data directory does not exist")
@@ -116,8 +131,15 @@ def ingest(
     # 1. parse changed files into documents, per corpus
     by_corpus: dict[str, list[Document]] = {}
     file_digests: dict[str, str] = {}
-    sources = discover(data_dir)
-    for i, (spec, path) in enumerate(sources, start=1):
+    if rebuild and sources is not None:
+        raise ConfigError("a rebuild re-reads every source; run it without a sources filter")
+    facts_too = sources is None or "filings" in sources
+    if sources is not None and previous:  # what this run does not look at stays reported
+        kept = set(sources) | ({"companyfacts", "inline-xbrl"} if facts_too else set())
+        summary.failures += [f for f in previous.failures if f.source not in kept]
+        summary.skips += [s for s in previous.skips if s.source not in kept]
+    found = discover(data_dir, sources)
+    for i, (spec, path) in enumerate(found, start=1):
         summary.files_seen += 1
         rel = str(path.relative_to(data_dir))
         try:
@@ -131,7 +153,7 @@ def ingest(
             summary.files_skipped_unchanged += 1
             summary.skips += [s for s in (previous.skips if previous else []) if s.file == rel]
             continue
-        progress(f"parse {i}/{len(sources)} {rel}")
+        progress(f"parse {i}/{len(found)} {rel}")
         try:
             with collect_skips() as skips:
                 docs = spec.parse(path)
@@ -172,9 +194,12 @@ def ingest(
 
     # 3. facts table from every facts-bearing file (companyfacts preferred per ticker)
     t2 = time.perf_counter()
-    facts = build_facts(data_dir, index_dir, summary, progress)
-    summary.facts = len(facts)
-    summary.facts_tickers = sorted({f.ticker for f in facts})
+    if facts_too:
+        facts = build_facts(data_dir, index_dir, summary, progress)
+        summary.facts = len(facts)
+        summary.facts_tickers = sorted({f.ticker for f in facts})
+    elif previous:
+        summary.facts, summary.facts_tickers = previous.facts, previous.facts_tickers
     summary.timings["facts"] = time.perf_counter() - t2
 
     failed = {f.file for f in summary.failures}

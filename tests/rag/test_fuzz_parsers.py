@@ -3,7 +3,8 @@ truncated and mutated real files, either return documents/facts or raise SourceE
 
 Parametrized over `rag.sources.SOURCES`, so a newly registered source is fuzzed without edits here.
 Seeds are the real files each parser reads: the shipped sample in `data/` and the news format
-fixtures (real shipped articles as JSON/RSS/Atom/CSV) in `tests/fixtures/news/`.
+fixtures (real shipped articles as JSON/RSS/Atom/CSV) in `tests/fixtures/news/`, and for PDF (no
+PDF ships in data/) the real FinanceBench pages in `tests/fixtures/financebench/`.
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ from rag.types import Document, Fact
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED_DIRS = (ROOT / "data", ROOT / "tests" / "fixtures")
+# real samples kept outside the source's own pattern, by source name
+EXTRA_SEEDS = {"pdf": ("financebench/*.pdf",)}
 MAX_SEEDS = 2  # smallest real files per parser: enough variety, and keeps each example fast
 MAX_TEXT = 3000
 
 
-def _seeds(patterns: tuple[str, ...]) -> list[Path]:
+def _seeds(patterns: tuple[str, ...], name: str = "") -> list[Path]:
+    patterns = patterns + EXTRA_SEEDS.get(name, ())
     found = {p for d in SEED_DIRS for pat in patterns for p in d.glob(pat) if p.is_file()}
     return sorted(found, key=lambda p: (p.stat().st_size, p.name))[:MAX_SEEDS]
 
@@ -101,7 +105,7 @@ def _run(parse: Callable[[Path], list], path: Path, content: bytes, encoded: boo
 
 @pytest.mark.parametrize("name, parse, patterns", TARGETS, ids=[t[0] for t in TARGETS])
 def test_parser_returns_documents_or_source_error(name, parse, patterns):
-    seeds = _seeds(patterns)
+    seeds = _seeds(patterns, name)
     rel = _target_name(patterns, seeds)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -118,7 +122,7 @@ def test_parser_returns_documents_or_source_error(name, parse, patterns):
 @pytest.mark.parametrize("name, parse, patterns", TARGETS, ids=[t[0] for t in TARGETS])
 def test_real_seed_still_parses(name, parse, patterns):
     """The seeds are real inputs: each parses cleanly, so the fuzzing starts from working files."""
-    seeds = _seeds(patterns)
+    seeds = _seeds(patterns, name)
     if not seeds:
         pytest.skip(f"no real sample for {name} in data/ or tests/fixtures/")
     for seed in seeds:
@@ -154,7 +158,7 @@ HOSTILE = {
 @pytest.mark.parametrize("name, parse, patterns", TARGETS, ids=[t[0] for t in TARGETS])
 def test_hostile_input(name, parse, patterns, case):
     with tempfile.TemporaryDirectory() as tmp:
-        path = _data_dir(tmp) / _target_name(patterns, _seeds(patterns))
+        path = _data_dir(tmp) / _target_name(patterns, _seeds(patterns, name))
         _run(parse, path, HOSTILE[case], encoded=False)
 
 
