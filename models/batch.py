@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
+from typing import Any
 
 from models.types import Completion, Engine, GenerationRequest
+from rag.errors import ConfigError, ResearchDeskError
 
 
 def write_requests(requests: list[GenerationRequest], path: Path) -> None:
@@ -20,7 +22,20 @@ def write_requests(requests: list[GenerationRequest], path: Path) -> None:
 
 
 def read_requests(path: Path) -> list[GenerationRequest]:
-    return [GenerationRequest(**row) for row in _read_jsonl(path)]
+    """The requests in a JSONL file; a malformed row is a ConfigError naming the file and row."""
+    known = {f.name for f in fields(GenerationRequest)}
+    out = []
+    for n, row in enumerate(_read_jsonl(path), 1):
+        if not isinstance(row, dict) or "request_id" not in row or "user" not in row or row.keys() - known:
+            extra = sorted(row.keys() - known) if isinstance(row, dict) else []
+            raise ConfigError(
+                f"{path}: request {n} needs request_id and user and no other fields than "
+                f"{', '.join(sorted(known))}" + (f" (unknown: {', '.join(extra)})" if extra else "")
+            )
+        if isinstance(row.get("stop_words"), list):
+            row["stop_words"] = tuple(row["stop_words"])
+        out.append(GenerationRequest(**row))
+    return out
 
 
 def write_completions(completions: list[Completion], path: Path) -> None:
@@ -50,5 +65,115 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
 
 
 def _read_jsonl(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+    try:
+        fh = open(path, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    rows = []
+    with fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except ValueError as exc:
+                raise ConfigError(f"{path}:{n}: not a JSON object ({exc}); fix or drop that line") from exc
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m models.batch --requests R.jsonl --out C.jsonl --preset P [--tp N]`.
+
+    With `--tp N` outside torchrun it re-launches itself under `torchrun --nproc_per_node N`; under
+    torchrun every rank loads its shard and decodes, rank 0 reads and writes the files. The last
+    stdout line is one JSON object with the job's accounting (models/engine.py `last_job`).
+    """
+    import argparse
+    import subprocess
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    ap = argparse.ArgumentParser(prog="python -m models.batch", description=main.__doc__.split("\n")[0])
+    ap.add_argument("--requests", type=Path, required=True, help="GenerationRequest rows, JSONL")
+    ap.add_argument("--out", type=Path, required=True, help="where the Completion rows go, JSONL")
+    ap.add_argument("--preset", default="smollm2-135m")
+    ap.add_argument("--source", help="override the preset's weights (a local dir, s3://…, .gguf)")
+    ap.add_argument("--cache-dir", type=Path, default=Path("var/models"))
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--dtype", default="auto")
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--backend", default="auto", help="auto | loop | paged (see models/engine.py)")
+    ap.add_argument("--tp", type=int, default=1, help="tensor-parallel ranks (torchrun processes)")
+    ap.add_argument("--tp-backend", default="transformers", help="transformers | deepspeed")
+    args = ap.parse_args(argv)
+    if args.tp > 1 and "WORLD_SIZE" not in os.environ:
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={args.tp}",
+            "-m",
+            "models.batch",
+            *argv,
+        ]
+        return subprocess.call(cmd)
+    try:
+        if args.source:  # every torchrun rank parses the same argv, so each registers the same preset
+            from dataclasses import replace
+
+            from models.presets import get_preset, register_preset
+
+            register_preset(replace(get_preset(args.preset), source=args.source), replace=True)
+        if "WORLD_SIZE" in os.environ:
+            summary = _run_tp(args)
+        else:
+            from models.engine import load_engine
+
+            requests = read_requests(args.requests)  # a bad file fails before a long model load
+            engine = load_engine(
+                args.preset, args.cache_dir, args.device, args.dtype, args.batch_size, backend=args.backend
+            )
+            write_completions(engine.generate(requests) if requests else [], args.out)
+            summary = {"preset": engine.name, "revision": engine.revision, "tp": 1, **engine.last_job}
+    except ResearchDeskError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if summary is not None:
+        print(json.dumps(summary))
+    return 0
+
+
+def _run_tp(args: Any) -> dict | None:
+    from models.tp import generate_all, load_tp_engine, shutdown
+
+    engine, rank, world = load_tp_engine(
+        args.preset, args.cache_dir, args.device, args.dtype, args.batch_size, args.tp_backend
+    )
+    try:
+        if args.tp not in (1, world):
+            raise ConfigError(f"--tp {args.tp} but torchrun started {world} ranks")
+        requests: list[GenerationRequest] | str | None = None
+        if rank == 0:
+            try:
+                requests = read_requests(args.requests)
+            except ResearchDeskError as exc:
+                requests = str(exc)
+        completions = generate_all(engine, requests, rank)
+        if rank != 0:
+            return None
+        write_completions(completions, args.out)
+        sharded = engine.stats.extra.get("tp_sharded_params", 0)
+        return {
+            "preset": engine.name,
+            "revision": engine.revision,
+            "tp": world,
+            "tp_sharded_params": sharded,
+            **engine.last_job,
+        }
+    finally:
+        shutdown()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

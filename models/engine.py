@@ -1,10 +1,13 @@
-"""The generation engine: the ONLY module that touches torch devices and dtypes.
+"""The generation engine: the ONLY module (with models/tp.py and models/cuda.py) that touches devices.
 
-`load_engine(preset)` loads a preset once per batch job; `generate(requests)` runs every request
-in length-sorted, left-padded batches and returns completions in input order. One bad request
-(too long, empty) becomes an error completion; the rest still complete, because a nightly run
-over a whole watchlist must not die on one oversized prompt. `loglikelihood(pairs)` scores
-continuations for moderation labels.
+`load_engine(preset)` loads a preset once per batch job; `generate(requests)` answers every request
+through one continuous-batching decoder (models/decode.py) and returns completions in input order.
+Bad input never sinks the batch: an empty or over-long prompt becomes an error completion, and a
+batch that runs out of memory is retried in halves until the request that cannot fit fails alone,
+because a nightly run over a whole watchlist must not die on one oversized prompt.
+`loglikelihood(pairs)` scores continuations for moderation labels. `last_job` holds the accounting
+of the latest `generate` (tokens, tok/s, prefill time, time to first token, peak memory) that the
+run manifest records.
 
 CPU dtype: on CPUs with bf16 instructions (avx512_bf16 / AMX) the default "auto" keeps the
 weights in bf16 for the whole generate (1.7x faster than fp32 end to end here, text still
@@ -14,64 +17,21 @@ sane); CPUs without them fall back to fp32, where bf16 would be emulated and slo
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from models.decode import Decoder, Row
+from models.devices import PeakMemory, is_out_of_memory, resolve_device, resolve_dtype
 from models.loading import DEFAULT_CACHE_DIR, LoadedModel, load_model
-from models.ngram import generated_ngram_ban
 from models.presets import ModelPreset, format_prompt, get_preset
-from models.stopping import make_stop_criteria
 from models.types import Completion, GenerationRequest, GenerationStats
-from rag.errors import ConfigError, ModelError
+from rag.errors import ConfigError
 
 Progress = Callable[[int, int], None]  # (done requests, total requests)
-DTYPES = ("auto", "float32", "bfloat16", "float16")
-
-
-def cpu_bf16_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
-    """bf16-related CPU flags (Linux only; elsewhere the empty set -> fp32)."""
-    try:
-        flags = Path(cpuinfo).read_text().split()
-    except OSError:
-        return set()
-    return {f for f in ("avx512_bf16", "amx_bf16", "amx_tile") if f in flags}
-
-
-def resolve_device(device: str = "auto") -> str:
-    import torch
-
-    if device != "auto":
-        return device
-    if torch.cuda.is_available():
-        return "cuda"
-    return "cpu"
-
-
-def resolve_dtype(dtype: str, device: str) -> str:
-    """Map a dtype option to a torch dtype name for the weights.
-
-    Measured on this project's 2-core AMD EPYC (avx512_bf16, no AMX), SmolLM2-135M, one batch of
-    8 prompts of 598-647 tokens, 128 new tokens, steady-state runs on a quiet machine: fp32
-    weights 21.9 s (47 tok/s), bf16 weights 13.0 s (79 tok/s), fp32 + bf16 autocast 16.0 s
-    (64 tok/s), bf16 autocast for the prefill only + fp32 decode 19.6 s (52 tok/s). Prefill
-    alone: fp32 8.4 s, bf16 5.0 s. bf16 changes greedy outputs (different, equally fluent
-    text). GPUs: bf16 (fp16 where bf16 is missing).
-    """
-    import torch
-
-    if dtype not in DTYPES:
-        raise ConfigError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
-    if dtype != "auto":
-        return dtype
-    if device.startswith("cuda"):
-        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-    if device == "cpu" and cpu_bf16_flags() and torch.backends.mkldnn.is_available():
-        return "bfloat16"
-    return "float32"
+BACKENDS = ("auto", "loop", "paged")
 
 
 @dataclass
@@ -82,11 +42,20 @@ class _Job:
     ids: list[int]
     max_new: int
     stops: tuple[str, ...]
-    key: tuple  # requests with equal keys may share a batch (same sampling config)
+    temperature: float  # <= 0: greedy
+    top_k: int
+    top_p: float
+    seed: int
 
 
 class TransformersEngine:
-    """Batched generation + scoring on one device; satisfies `models.types.Engine`."""
+    """Batched generation + scoring on one device; satisfies `models.types.Engine`.
+
+    `backend`: "loop" is models/decode.py (continuous batching with an in-place KV cache, any
+    device); "paged" is transformers' `generate_batch` (paged attention, CUDA only, see
+    models/cuda.py); "auto" picks paged on CUDA when the preset needs no n-gram ban, else loop.
+    `place=False` leaves an already placed (e.g. tensor-parallel) model where it is.
+    """
 
     def __init__(
         self,
@@ -96,18 +65,29 @@ class TransformersEngine:
         dtype: str,
         batch_size: int = 16,
         progress: Progress | None = None,
+        backend: str = "auto",
+        place: bool = True,
     ) -> None:
         import torch
 
         if batch_size < 1:
             raise ConfigError("batch_size must be >= 1")
+        if backend not in BACKENDS:
+            raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        if backend == "auto":
+            paged = device.startswith("cuda") and not preset.no_repeat_ngram_size
+            backend = "paged" if paged else "loop"
+        if backend == "paged" and preset.no_repeat_ngram_size:
+            raise ConfigError(f"preset {preset.name!r} bans repeated n-grams; the paged backend cannot")
         self.preset = preset
         self.name = preset.name
         self.revision = loaded.revision
         self.tokenizer = loaded.tokenizer
-        self.model = loaded.model.to(device=device, dtype=getattr(torch, dtype)).eval()
+        model = loaded.model.to(device=device, dtype=getattr(torch, dtype)) if place else loaded.model
+        self.model = model.eval()
         self.device = device
         self.batch_size = batch_size
+        self.backend = backend
         self.progress = progress
         gen_cfg = self.model.generation_config
         eos = gen_cfg.eos_token_id if gen_cfg.eos_token_id is not None else self.tokenizer.eos_token_id
@@ -119,8 +99,16 @@ class TransformersEngine:
             load_seconds=loaded.seconds,
             device=device,
             dtype=dtype,
-            extra={"batches": 0, "errors": 0, "from_cache": loaded.from_cache, "batch_size": batch_size},
+            extra={
+                "batches": 0,
+                "errors": 0,
+                "from_cache": loaded.from_cache,
+                "batch_size": batch_size,
+                "backend": backend,
+                "oom_splits": 0,
+            },
         )
+        self.last_job: dict[str, Any] = {}  # accounting of the latest `generate` call (run manifest)
 
     # -- helpers -----------------------------------------------------------------------------
     @property
@@ -129,6 +117,11 @@ class TransformersEngine:
 
     def count_tokens(self, text: str) -> int:
         return len(self._encode(text))
+
+    def prompt_tokens(self, system: str, user: str) -> int:
+        """Tokens of the fully formatted prompt (chat template / OpenChatKit turns included)."""
+        prompt = format_prompt(self.preset, self.tokenizer, system or self.preset.system_prompt, user)
+        return len(self._encode(prompt))
 
     def _encode(self, text: str) -> list[int]:
         # No automatic BOS/EOS: the prompt format (or chat template) decides every token.
@@ -142,8 +135,8 @@ class TransformersEngine:
         ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
         for i, row in enumerate(rows):
-            ids[i, width - len(row):] = torch.tensor(row, dtype=torch.long)
-            mask[i, width - len(row):] = 1
+            ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
+            mask[i, width - len(row) :] = 1
         # Positions count real tokens only, so a padded row sees the same positions as unpadded.
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
         return ids.to(self.device), mask.to(self.device), pos.to(self.device)
@@ -151,44 +144,37 @@ class TransformersEngine:
     def _prepare(self, index: int, req: GenerationRequest) -> _Job | Completion:
         preset = self.preset
         if not req.user.strip():
-            return Completion(req.request_id, "", finish_reason="error",
-                              error="empty prompt: request has no user text")
+            return Completion(
+                req.request_id, "", finish_reason="error", error="empty prompt: request has no user text"
+            )
         prompt = format_prompt(preset, self.tokenizer, req.system or preset.system_prompt, req.user)
         ids = self._encode(prompt)
         room = preset.context_tokens - len(ids)
         if room < 1:
             return Completion(
-                req.request_id, "", tokens_in=len(ids), finish_reason="error",
-                error=(f"prompt is {len(ids)} tokens but {preset.name} has a {preset.context_tokens}-token "
-                       "context (prompt + answer); use fewer or shorter sources"),
+                req.request_id,
+                "",
+                tokens_in=len(ids),
+                finish_reason="error",
+                error=(
+                    f"prompt is {len(ids)} tokens but {preset.name} has a {preset.context_tokens}-token "
+                    "context (prompt + answer); use fewer or shorter sources"
+                ),
             )
         max_new = min(req.max_new_tokens or preset.max_new_tokens, room)
         temperature = preset.temperature if req.temperature is None else req.temperature
         stops = preset.stop_words if req.stop_words is None else tuple(req.stop_words)
-        if temperature <= 0:
-            key: tuple = ("greedy",)
-        else:
-            top_k = preset.top_k if req.top_k is None else req.top_k
-            top_p = preset.top_p if req.top_p is None else req.top_p
+        return _Job(
+            index,
+            ids,
+            max_new,
+            tuple(s for s in stops if s),
+            float(temperature),
+            preset.top_k if req.top_k is None else int(req.top_k),
+            preset.top_p if req.top_p is None else float(req.top_p),
             # Default seed 0: an unseeded run must still be reproducible for the audit trail.
-            seed = 0 if req.seed is None else req.seed
-            key = ("sample", float(temperature), int(top_k), float(top_p), seed)
-        return _Job(index, ids, max_new, tuple(s for s in stops if s), key)
-
-    def _batches(self, jobs: list[_Job]) -> list[list[_Job]]:
-        """Group by sampling config, longest first inside a group, then cut into batches.
-
-        Sorting by length keeps padding (wasted compute) small; longest first surfaces an
-        out-of-memory batch at the start instead of after an hour.
-        """
-        groups: dict[tuple, list[_Job]] = {}
-        for job in jobs:
-            groups.setdefault(job.key, []).append(job)
-        batches = []
-        for group in groups.values():
-            group.sort(key=lambda j: len(j.ids), reverse=True)
-            batches += [group[i:i + self.batch_size] for i in range(0, len(group), self.batch_size)]
-        return batches
+            0 if req.seed is None else int(req.seed),
+        )
 
     # -- generation --------------------------------------------------------------------------
     def generate(
@@ -205,157 +191,184 @@ class TransformersEngine:
                 results[i] = prepared
             else:
                 jobs.append(prepared)
-        done = len(requests) - len(jobs)
-        for batch in self._batches(jobs):
-            try:
-                completions = self._run_batch(batch, [requests[j.index] for j in batch])
-            except Exception as exc:  # one failing batch (e.g. OOM) must not lose the others
-                completions = [Completion(requests[j.index].request_id, "", tokens_in=len(j.ids),
-                                          finish_reason="error", error=f"generation failed: {exc!r}")
-                               for j in batch]
-            for job, completion in zip(batch, completions, strict=True):
-                results[job.index] = completion
-            done += len(batch)
-            self.stats.extra["batches"] += 1
-            if progress:
-                progress(done, len(requests))
+        self._done = len(requests) - len(jobs)
+        self._job = {"prefill_seconds": 0.0, "prefill_tokens": 0, "decode_seconds": 0.0, "ttft": []}
+        memory = PeakMemory(self.device)
+        self._run(jobs, requests, results, progress, memory)
         final = [c for c in results if c is not None]
         assert len(final) == len(requests)
+        seconds = time.perf_counter() - start
+        job = self._job
+        ttft = sorted(job.pop("ttft"))
+        errors = sum(c.finish_reason == "error" for c in final)
+        self.last_job = {
+            "requests": len(requests),
+            "errors": errors,
+            "tokens_in": sum(c.tokens_in for c in final if c.finish_reason != "error"),
+            "tokens_out": sum(c.tokens_out for c in final),
+            "seconds": round(seconds, 3),
+            "tokens_per_second": round(sum(c.tokens_out for c in final) / seconds, 2) if seconds else 0.0,
+            "prefill_seconds": round(job["prefill_seconds"], 3),
+            "prefill_tokens_per_second": (
+                round(job["prefill_tokens"] / job["prefill_seconds"], 1) if job["prefill_seconds"] else 0.0
+            ),
+            "decode_seconds": round(job["decode_seconds"], 3),
+            # Time to first token, measured per request from the start of this call (queueing included).
+            "ttft_seconds_p50": round(ttft[len(ttft) // 2], 3) if ttft else 0.0,
+            "ttft_seconds_max": round(ttft[-1], 3) if ttft else 0.0,
+            "peak_memory_bytes": memory.bytes(),
+            "peak_memory_kind": "cuda_max_allocated" if memory.cuda else "process_rss",
+            "backend": self.backend,
+        }
         self.stats.requests += len(requests)
-        self.stats.extra["errors"] += sum(c.finish_reason == "error" for c in final)
-        self.stats.tokens_in += sum(c.tokens_in for c in final if c.finish_reason != "error")
-        self.stats.tokens_out += sum(c.tokens_out for c in final)
-        self.stats.seconds += time.perf_counter() - start
+        self.stats.extra["errors"] += errors
+        self.stats.tokens_in += self.last_job["tokens_in"]
+        self.stats.tokens_out += self.last_job["tokens_out"]
+        self.stats.seconds += seconds
+        self.stats.prefill_seconds += job["prefill_seconds"]
+        self.stats.peak_memory_bytes = max(self.stats.peak_memory_bytes, self.last_job["peak_memory_bytes"])
         return final
 
-    def _run_batch(self, batch: list[_Job], requests: list[GenerationRequest]) -> list[Completion]:
-        import torch
-        from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
+    def _set(
+        self, results: list[Completion | None], index: int, completion: Completion, progress: Progress | None
+    ) -> None:
+        results[index] = completion
+        self._done += 1
+        if progress:
+            progress(self._done, len(results))
 
-        ids, mask, _ = self._left_pad([j.ids for j in batch])
-        width = ids.shape[1]
-        key = batch[0].key
-        cfg: dict[str, Any] = dict(
-            max_new_tokens=max(j.max_new for j in batch), pad_token_id=self.pad_id,
-            eos_token_id=self.eos_ids or None, do_sample=key[0] == "sample",
-        )
-        processors = LogitsProcessorList()
-        if self.preset.no_repeat_ngram_size:
-            processors.append(generated_ngram_ban(self.preset.no_repeat_ngram_size, width))
-        if key[0] == "sample":
-            cfg.update(temperature=key[1], top_k=key[2], top_p=key[3])
-        criteria = make_stop_criteria(
-            self.tokenizer, width, [j.stops for j in batch], [j.max_new for j in batch]
-        )
-        # Seeded sampling inside a forked RNG: reproducible per (batch, seed), global RNG untouched.
-        devices = [torch.device(self.device).index or 0] if self.device.startswith("cuda") else []
-        rng = torch.random.fork_rng(devices=devices) if key[0] == "sample" else contextlib.nullcontext()
-        with torch.inference_mode(), rng:
-            if key[0] == "sample":
-                torch.manual_seed(key[4])  # seeds the CPU and every CUDA generator
-            out = self.model.generate(
-                input_ids=ids, attention_mask=mask, generation_config=GenerationConfig(**cfg),
-                stopping_criteria=StoppingCriteriaList([criteria]), logits_processor=processors,
+    def _run(
+        self,
+        jobs: list[_Job],
+        requests: list[GenerationRequest],
+        results: list[Completion | None],
+        progress: Progress | None,
+        memory: PeakMemory,
+    ) -> None:
+        """Decode `jobs`; on failure keep what finished and retry the rest in halves, down to one.
+
+        An out-of-memory batch usually fits once halved; any other exception is isolated the same
+        way, so one poisonous request fails alone. Rows are independent (models/decode.py), so a
+        retried row produces exactly what it would have in the bigger batch.
+        """
+        if not jobs:
+            return
+        try:
+            self._decode(jobs, requests, results, progress, memory)
+            return
+        except Exception as exc:  # noqa: BLE001 - isolated below, reported per request
+            oom = is_out_of_memory(exc)
+            failure = exc
+        self._free_memory()
+        left = sorted((j for j in jobs if results[j.index] is None), key=lambda j: len(j.ids), reverse=True)
+        if len(left) > 1:
+            self.stats.extra["oom_splits" if oom else "error_splits"] = (
+                self.stats.extra.get("oom_splits" if oom else "error_splits", 0) + 1
             )
-        out = out[:, width:].tolist()
-        return [self._finish(req, job, row, criteria.stopped_at[i], criteria.reason[i])
-                for i, (req, job, row) in enumerate(zip(requests, batch, out, strict=True))]
+            half = (len(left) + 1) // 2
+            self._run(left[:half], requests, results, progress, memory)
+            self._run(left[half:], requests, results, progress, memory)
+            return
+        for job in left:
+            what = "out of memory even alone" if oom else "generation failed"
+            self._set(
+                results,
+                job.index,
+                Completion(
+                    requests[job.index].request_id,
+                    "",
+                    tokens_in=len(job.ids),
+                    finish_reason="error",
+                    error=f"{what} ({len(job.ids)} prompt tokens): {failure!r}",
+                ),
+                progress,
+            )
 
-    def _finish(self, req: GenerationRequest, job: _Job, row: list[int], stopped_at: int | None,
-                reason: str | None) -> Completion:
-        """Cut one generated row at eos / stop word / its own token limit and decode it."""
-        eos_at = next((k for k, t in enumerate(row) if t in self.eos_ids), None)
-        n, text_end, finish = min(len(row), job.max_new), None, "length"
-        if eos_at is not None and (stopped_at is None or eos_at + 1 <= stopped_at):
-            n, text_end, finish = eos_at + 1, eos_at, "stop"
-        elif stopped_at is not None:
-            n, finish = stopped_at, ("stop" if reason == "stop" else "length")
-        tokens = row[: n if text_end is None else text_end]
-        text = self.tokenizer.decode(tokens, skip_special_tokens=False)
+    def _free_memory(self) -> None:
+        import gc
+
+        import torch
+
+        gc.collect()
+        if self.device.startswith("cuda"):
+            torch.cuda.empty_cache()
+
+    def _decode(
+        self,
+        jobs: list[_Job],
+        requests: list[GenerationRequest],
+        results: list[Completion | None],
+        progress: Progress | None,
+        memory: PeakMemory,
+    ) -> None:
+        self.stats.extra["batches"] += 1
+        if self.backend == "paged":
+            from models.cuda import generate_paged
+
+            t = time.perf_counter()
+            try:
+                outs = generate_paged(self.model, self.tokenizer, jobs, self.eos_ids, self.batch_size)
+            except Exception as exc:
+                if is_out_of_memory(exc) or self.stats.extra.get("paged_ok"):
+                    raise
+                # transformers' paged cache needs attention code that forwards its kwargs; GPT-NeoX's
+                # does not (5.24: "PagedAttentionCache.update() missing ... 'kwargs'"). Fall back to
+                # the loop for the rest of this engine's life and say so in the stats.
+                self.backend = self.stats.extra["backend"] = "loop"
+                self.stats.extra["paged_fallback"] = repr(exc)[:300]
+                outs = None
+            if outs is not None:
+                self.stats.extra["paged_ok"] = True
+                self._job["decode_seconds"] += time.perf_counter() - t
+                memory.sample()
+                for job, (tokens, reason) in zip(jobs, outs, strict=True):
+                    completion = self._finish(requests[job.index], job, tokens, reason)
+                    self._set(results, job.index, completion, progress)
+                return
+        decoder = Decoder(
+            self.model,
+            self.tokenizer,
+            self.eos_ids,
+            self.preset.no_repeat_ngram_size,
+            self.batch_size,
+            tick=memory.sample,
+        )
+        rows = [Row(j.ids, j.max_new, j.stops, j.temperature, j.top_k, j.top_p, j.seed, tag=j) for j in jobs]
+
+        def done(row: Row) -> None:
+            job = row.tag
+            self._job["ttft"].append(row.first_token_s)
+            completion = self._finish(requests[job.index], job, row.tokens, row.reason)
+            self._set(results, job.index, completion, progress)
+
+        try:
+            decoder.run(rows, on_done=done)
+        finally:
+            st = decoder.stats
+            self._job["prefill_seconds"] += st.prefill_seconds
+            self._job["prefill_tokens"] += st.prefill_tokens
+            self._job["decode_seconds"] += st.decode_seconds
+
+    def _finish(self, req: GenerationRequest, job: _Job, tokens: list[int], reason: str) -> Completion:
+        """Decode one row's tokens: drop a final eos, cut at the first stop word, strip specials."""
+        kept = tokens[:-1] if reason == "eos" else tokens
+        finish = "length" if reason == "length" else "stop"
+        text = self.tokenizer.decode(kept, skip_special_tokens=False)
         cuts = [text.find(s) for s in job.stops if s in text]
         if cuts:
             text, finish = text[: min(cuts)], "stop"
         for special in self._specials:
             text = text.replace(special, "")
-        return Completion(req.request_id, text.strip(), tokens_in=len(job.ids), tokens_out=n,
-                          finish_reason=finish)
+        return Completion(
+            req.request_id, text.strip(), tokens_in=len(job.ids), tokens_out=len(tokens), finish_reason=finish
+        )
 
     # -- scoring -----------------------------------------------------------------------------
     def loglikelihood(self, pairs: list[tuple[str, str]]) -> list[list[float]]:
-        """Per-token log-probs of each continuation given its raw context (no prompt format).
+        """Per-token log-probs of each continuation given its raw context (models/scoring.py)."""
+        from models.scoring import loglikelihood
 
-        Context and continuation are tokenized separately and concatenated, so the scored tokens
-        are exactly the continuation's tokens. Over-long pairs lose context from the left (the
-        continuation and the context's end matter most); callers that need the start of a text
-        (moderation) trim it themselves.
-
-        Pairs share forward passes where causality allows: the tokens fed for a pair are
-        `context + continuation[:-1]`, and when that is a prefix of another pair's fed tokens the
-        logits at its positions are identical, so it is read from the longer row. Moderation's five
-        labels per text need three rows (`needs caution`/`needs intervention` share `needs`).
-        Rows are left padded with explicit position ids and only the trailing positions that
-        hold scored tokens get logits (`logits_to_keep`): memory is batch x few x vocab, not
-        batch x context x vocab.
-        """
-        import torch
-
-        start = time.perf_counter()
-        ctx_limit = self.preset.context_tokens
-        results: list[list[float]] = [[] for _ in pairs]
-        scored: list[tuple[int, tuple[int, ...], int]] = []  # (pair index, context+continuation, n_cont)
-        for i, (context, continuation) in enumerate(pairs):
-            cont = self._encode(continuation)
-            if not cont:
-                continue
-            if len(cont) >= ctx_limit:
-                raise ModelError(
-                    f"continuation of pair {i} is {len(cont)} tokens; the context holds {ctx_limit}"
-                )
-            # An empty context still needs one token to predict the first continuation token from.
-            ctx = self._encode(context) or [self.tokenizer.bos_token_id or self.eos_ids[0]]
-            scored.append((i, tuple((ctx + cont)[-ctx_limit:]), len(cont)))
-
-        rows: list[tuple[int, ...]] = []  # fed token sequences
-        first_pos: list[int] = []  # per row: earliest position whose logits some pair needs
-        by_context: dict[tuple[int, ...], list[int]] = {}  # keeps the prefix search local
-        reads: list[tuple[int, int, tuple[int, ...], int]] = []  # (pair, row, seq, n_cont)
-        for i, seq, n in sorted(scored, key=lambda s: len(s[1]), reverse=True):
-            fed, context_ids = seq[:-1], seq[: len(seq) - n]
-            candidates = by_context.setdefault(context_ids, [])
-            row = next((r for r in candidates if rows[r][: len(fed)] == fed), None)
-            if row is None:
-                rows.append(fed)
-                first_pos.append(len(context_ids) - 1)
-                row = len(rows) - 1
-                candidates.append(row)
-            first_pos[row] = min(first_pos[row], len(context_ids) - 1)
-            reads.append((i, row, seq, n))
-        by_row: dict[int, list[tuple[int, tuple[int, ...], int]]] = {}
-        for i, row, seq, n in reads:
-            by_row.setdefault(row, []).append((i, seq, n))
-
-        order = sorted(range(len(rows)), key=lambda r: len(rows[r]), reverse=True)
-        with torch.inference_mode():
-            for b in range(0, len(order), self.batch_size):
-                batch = order[b:b + self.batch_size]
-                ids, mask, pos = self._left_pad([list(rows[r]) for r in batch])
-                keep = max(len(rows[r]) - first_pos[r] for r in batch)
-                logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos,
-                                    use_cache=False, logits_to_keep=keep).logits
-                logprobs = torch.log_softmax(logits.float(), dim=-1)  # (batch, keep, vocab)
-                for k, r in enumerate(batch):
-                    for i, seq, n in by_row[r]:
-                        # Logits at row position q predict token q+1; the continuation starts at
-                        # position len(seq)-n, so its logits sit at q = len(seq)-n-1 ... len(seq)-2,
-                        # i.e. kept index keep - len(row) + q.
-                        lo = keep - len(rows[r]) + len(seq) - n - 1
-                        target = torch.tensor(seq[-n:], device=logprobs.device)
-                        results[i] = logprobs[k, lo: lo + n].gather(-1, target[:, None])[:, 0].tolist()
-        extra = self.stats.extra
-        extra["loglikelihood_pairs"] = extra.get("loglikelihood_pairs", 0) + len(pairs)
-        extra["loglikelihood_rows"] = extra.get("loglikelihood_rows", 0) + len(rows)
-        extra["loglikelihood_seconds"] = extra.get("loglikelihood_seconds", 0.0) + time.perf_counter() - start
-        return results
+        return loglikelihood(self, pairs)
 
 
 def load_engine(
@@ -365,12 +378,14 @@ def load_engine(
     dtype: str = "auto",
     batch_size: int = 16,
     progress: Progress | None = None,
+    backend: str = "auto",
 ) -> TransformersEngine:
     """Load a preset's model once for a whole batch job (never per ticker).
 
-    `cache_dir` is the root for converted GGUF copies (`<cache_dir>/<preset>/`; None: no
-    cache). `device`: "auto" (cuda if present, else cpu) or a torch device string. `dtype`: one
-    of `DTYPES`; "auto" = bf16 on GPUs and on CPUs with bf16 instructions, else fp32.
+    `cache_dir` is the root for converted GGUF copies and unpacked s3:// archives
+    (`<cache_dir>/<preset>/`; None: no cache). `device`: "auto" (cuda if present, else cpu) or a
+    torch device string. `dtype`: one of `DTYPES`; "auto" = bf16 on GPUs and on CPUs with bf16
+    instructions, else fp32. `backend`: see `TransformersEngine`.
     """
     preset = get_preset(preset_name)
     dev = resolve_device(device)
@@ -378,6 +393,7 @@ def load_engine(
     import torch
 
     device_map = dev if dev.startswith("cuda") else None
-    loaded = load_model(preset, cache_dir=cache_dir, dtype=getattr(torch, weight_dtype),
-                        device_map=device_map)
-    return TransformersEngine(preset, loaded, dev, weight_dtype, batch_size, progress)
+    loaded = load_model(
+        preset, cache_dir=cache_dir, dtype=getattr(torch, weight_dtype), device_map=device_map
+    )
+    return TransformersEngine(preset, loaded, dev, weight_dtype, batch_size, progress, backend)

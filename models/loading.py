@@ -1,10 +1,12 @@
 """Resolve a preset's `source` to a loaded (tokenizer, model) pair, offline.
 
-Three kinds of source (see `ModelPreset.source`): a local directory, a Hugging Face id that
-must already be in the local HF cache, and a GGUF file (a path, or `pkg:<package>/<file>` for a
-GGUF shipped inside an installed package). Nothing here may reach the network: the hub is
-switched offline before transformers is imported and every `from_pretrained` gets
-`local_files_only=True`, so a missing model fails fast with a message saying what to install.
+Four kinds of source (see `ModelPreset.source`): a local directory, a Hugging Face id that
+must already be in the local HF cache, a GGUF file (a path, or `pkg:<package>/<file>` for a
+GGUF shipped inside an installed package), and an `s3://bucket/key.tar[.gz]` archive (the
+seed's packaging; downloaded, verified and unpacked once, see models/archive.py). Nothing but
+the s3:// download may reach the network: the hub is switched offline before transformers is
+imported and every `from_pretrained` gets `local_files_only=True`, so a missing model fails
+fast with a message saying what to install.
 
 GGUF loading dequantizes every tensor (~16 s for SmolLM2-135M on 2 cores), so the first load
 writes a plain safetensors copy under `<cache_dir>/<preset>/` and later loads take ~0.2 s. The
@@ -28,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from models.presets import ModelPreset
+from models.archive import fetch, parse_s3
+from models.presets import ModelPreset, format_prompt, get_preset
 from rag.errors import ConfigError, ModelError
 
 DEFAULT_CACHE_DIR = Path("var/models")
@@ -51,9 +54,9 @@ class LoadedModel:
 
 @dataclass(frozen=True)
 class ResolvedSource:
-    kind: str  # "dir" | "hf" | "gguf"
-    path: Path | None  # dir or gguf file; None for a hub id
-    repo_id: str = ""
+    kind: str  # "dir" | "hf" | "gguf" | "s3"
+    path: Path | None  # dir or gguf file; None for a hub id or an s3 url
+    repo_id: str = ""  # hub id, or the s3:// url
 
 
 def _offline() -> None:
@@ -70,7 +73,7 @@ def _offline() -> None:
 def resolve_source(source: str) -> ResolvedSource:
     """Classify a source spec and find its files; raise ModelError saying how to fix a miss."""
     if source.startswith("pkg:"):
-        spec = source[len("pkg:"):]
+        spec = source[len("pkg:") :]
         package, _, filename = spec.partition("/")
         if not package or not filename:
             raise ConfigError(f"bad model source {source!r}; expected 'pkg:<package>/<file>'")
@@ -86,7 +89,8 @@ def resolve_source(source: str) -> ResolvedSource:
             raise ModelError(f"{path} is missing from package {package!r}; reinstall it")
         return ResolvedSource("gguf", path)
     if source.startswith("s3://"):
-        raise ConfigError(f"model source {source!r}: s3:// archives are not supported by the loader yet")
+        parse_s3(source)  # ConfigError for a malformed url, before anything is downloaded
+        return ResolvedSource("s3", None, repo_id=source)
     expanded = Path(source).expanduser()
     if source.endswith(".gguf"):
         if not expanded.is_file():
@@ -224,8 +228,14 @@ def _load_gguf(
         raise ModelError(f"loading {gguf.name} needs the `gguf` package: pip install gguf ({exc})") from exc
     revision = "sha256:" + _sha256_file(gguf)[:16]
     if cache is not None:
-        meta = {"format": CACHE_FORMAT, "preset": preset.name, "source": preset.source,
-                "revision": revision, "stamp": stamp, "created": time.time()}
+        meta = {
+            "format": CACHE_FORMAT,
+            "preset": preset.name,
+            "source": preset.source,
+            "revision": revision,
+            "stamp": stamp,
+            "created": time.time(),
+        }
         _write_cache(cache, tokenizer, model, meta)
     if dtype is not None and dtype != torch.float32:
         model = model.to(dtype)
@@ -256,11 +266,106 @@ def load_model(
     elif resolved.kind == "hf":
         path, revision = _hf_snapshot(resolved.repo_id)
         tokenizer, model = _load_dir(path, dtype, device_map)
+    elif resolved.kind == "s3":
+        if cache_root is None:
+            raise ConfigError(f"preset {preset.name!r}: s3:// sources need a cache_dir to unpack into")
+        loaded, path, revision, from_cache = fetch(
+            resolved.repo_id, cache_root / preset.name, lambda d: _load_dir(d, dtype, device_map)
+        )
+        tokenizer, model = loaded
     else:
         assert resolved.path is not None
         path = resolved.path
         meta = _read_meta(path)
         revision = meta["revision"] if meta and "revision" in meta else _dir_fingerprint(path)
         tokenizer, model = _load_dir(path, dtype, device_map)
-    return LoadedModel(tokenizer, model, revision, preset.source, path, from_cache,
-                       time.perf_counter() - start)
+    return LoadedModel(
+        tokenizer, model, revision, preset.source, path, from_cache, time.perf_counter() - start
+    )
+
+
+def load_tokenizer(preset: ModelPreset, cache_dir: str | Path | None = DEFAULT_CACHE_DIR) -> Any:
+    """Only the tokenizer, for counting prompt tokens on a machine that will not run the model.
+
+    Reads the cached copy of a GGUF or s3:// source when one exists (fast); otherwise GGUF
+    tokenizers come straight from the file and s3:// archives are fetched as for a full load.
+    """
+    _offline()
+    from transformers import AutoTokenizer
+
+    resolved = resolve_source(preset.source)
+    cache = Path(cache_dir).expanduser() / preset.name if cache_dir is not None else None
+    meta = _read_meta(cache) if cache is not None else None
+    if meta and cache is not None and meta.get("source", preset.source) == preset.source:
+        cached = cache / meta.get("subdir", ".")
+        if (cached / "config.json").is_file():
+            return AutoTokenizer.from_pretrained(cached, local_files_only=True)
+    if resolved.kind == "gguf":
+        assert resolved.path is not None
+        return AutoTokenizer.from_pretrained(
+            resolved.path.parent, gguf_file=resolved.path.name, local_files_only=True
+        )
+    if resolved.kind == "s3":
+        return load_model(preset, cache_dir=cache_dir).tokenizer
+    path = resolved.path if resolved.kind == "dir" else _hf_snapshot(resolved.repo_id)[0]
+    try:
+        return AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except OSError as exc:
+        raise ModelError(f"could not load a tokenizer from {path}: {exc}") from exc
+
+
+def prompt_counter(preset_name: str, cache_dir: str | Path | None = DEFAULT_CACHE_DIR) -> tuple[Any, int]:
+    """(count(system, user) -> prompt tokens, context tokens) for a preset, loading only its tokenizer.
+
+    The CPU flow trims prompts to the chat model's context before the generation job runs
+    (reports/trim.py); counting with the real tokenizer and the real prompt format (chat
+    template or OpenChatKit turns) is what makes the trimmed prompt fit exactly.
+    """
+    preset = get_preset(preset_name)
+    tokenizer = load_tokenizer(preset, cache_dir)
+
+    def count(system: str, user: str) -> int:
+        prompt = format_prompt(preset, tokenizer, system or preset.system_prompt, user)
+        return len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+
+    return count, preset.context_tokens
+
+
+def local_checkpoint(
+    preset: ModelPreset, cache_dir: str | Path | None = DEFAULT_CACHE_DIR
+) -> tuple[Path, str]:
+    """(directory with config + weights + tokenizer, revision) for loaders that need a plain folder.
+
+    Tensor-parallel loading shards straight from files, so GGUF sources are converted into the
+    cache and s3:// archives unpacked there first (validated by loading config and tokenizer
+    only: a 40 GB model is not loaded twice).
+    """
+    resolved = resolve_source(preset.source)
+    if resolved.kind == "dir":
+        assert resolved.path is not None
+        meta = _read_meta(resolved.path)
+        return resolved.path, meta["revision"] if meta and "revision" in meta else _dir_fingerprint(
+            resolved.path
+        )
+    if resolved.kind == "hf":
+        return _hf_snapshot(resolved.repo_id)
+    if cache_dir is None:
+        raise ConfigError(f"preset {preset.name!r}: {resolved.kind} sources need a cache_dir")
+    cache = Path(cache_dir).expanduser() / preset.name
+    if resolved.kind == "s3":
+
+        def light(d: Path) -> None:
+            _offline()
+            from transformers import AutoConfig, AutoTokenizer
+
+            AutoConfig.from_pretrained(d, local_files_only=True)
+            AutoTokenizer.from_pretrained(d, local_files_only=True)
+
+        _, path, revision, _ = fetch(resolved.repo_id, cache, light)
+        return path, revision
+    assert resolved.path is not None
+    meta = _read_meta(cache)
+    if not (meta and meta.get("stamp") == _gguf_stamp(resolved.path)):
+        load_model(preset, cache_dir=cache_dir)  # converts and fills the cache
+        meta = _read_meta(cache) or {}
+    return cache, meta.get("revision", "")

@@ -43,6 +43,8 @@ class GenerationStats:
     tokens_out: int = 0
     seconds: float = 0.0
     load_seconds: float = 0.0
+    prefill_seconds: float = 0.0
+    peak_memory_bytes: int = 0  # highest per-job peak seen (CUDA allocator peak or process RSS)
     device: str = "cpu"
     dtype: str = "float32"
     extra: dict = field(default_factory=dict)

@@ -24,9 +24,10 @@ DATA = ROOT / "data"
 @pytest.fixture
 def real_env(monkeypatch, tmp_path: Path) -> Path:
     data = aapl_data_dir(tmp_path)
-    with gzip.open(DATA / "wikipedia" / "companies.jsonl.gz", "rt") as src, gzip.open(
-        data / "wikipedia" / "companies.jsonl.gz", "wt"
-    ) as dst:  # Apple's page and the background pages only: less to embed
+    with (
+        gzip.open(DATA / "wikipedia" / "companies.jsonl.gz", "rt") as src,
+        gzip.open(data / "wikipedia" / "companies.jsonl.gz", "wt") as dst,
+    ):  # Apple's page and the background pages only: less to embed
         dst.writelines(line for line in src if json.loads(line)["ticker"] in ("AAPL", ""))
     monkeypatch.setenv("RESEARCHDESK_DATA_DIR", str(data))
     monkeypatch.setenv("RESEARCHDESK_VAR_DIR", str(tmp_path / "var"))
@@ -53,9 +54,10 @@ def test_real_models_write_a_cited_moderated_report(real_env: Path):
     for section in record["sections"]:
         mod = section["moderation"]
         assert mod["label"] in LABELS and set(mod["scores"]) == set(LABELS)
-        assert section["status"] == {"publish": "published", "caution": "caution", "withhold": "withheld"}[
-            mod["action"]
-        ]
+        assert (
+            section["status"]
+            == {"publish": "published", "caution": "caution", "withhold": "withheld"}[mod["action"]]
+        )
         assert section["tokens_out"] > 0 and section["prompt_digest"]
 
     # every citation link in the HTML resolves to a listed source; published text is cited somewhere

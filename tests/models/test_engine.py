@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from models.engine import TransformersEngine, resolve_dtype
+from models.presets import format_prompt
 from models.types import GenerationRequest
 
 USERS = [
@@ -37,10 +38,15 @@ def _reference_greedy(engine: TransformersEngine, user: str, max_new: int) -> tu
 
     ids = engine._encode(format_prompt(engine.preset, engine.tokenizer, "", user))
     with torch.inference_mode():
-        out = engine.model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-                                    max_new_tokens=max_new, do_sample=False, pad_token_id=engine.pad_id,
-                                    eos_token_id=engine.eos_ids)
-    return out[0, len(ids):].tolist(), len(ids)
+        out = engine.model.generate(
+            torch.tensor([ids]),
+            attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+            max_new_tokens=max_new,
+            do_sample=False,
+            pad_token_id=engine.pad_id,
+            eos_token_id=engine.eos_ids,
+        )
+    return out[0, len(ids) :].tolist(), len(ids)
 
 
 def _check_batched_against_reference(engine: TransformersEngine) -> list[str]:
@@ -48,7 +54,8 @@ def _check_batched_against_reference(engine: TransformersEngine) -> list[str]:
     assert [c.request_id for c in batched] == [f"r{i}" for i in range(len(USERS))]  # input order
     sequential = _with_batch(engine, 1).generate(_reqs())
     assert [(c.text, c.tokens_out, c.tokens_in, c.finish_reason) for c in batched] == [
-        (c.text, c.tokens_out, c.tokens_in, c.finish_reason) for c in sequential]
+        (c.text, c.tokens_out, c.tokens_in, c.finish_reason) for c in sequential
+    ]
     reasons = []
     for user, comp in zip(USERS, batched, strict=True):
         ref, n_in = _reference_greedy(engine, user, engine.preset.max_new_tokens)
@@ -121,7 +128,7 @@ def test_progress_and_stats(tiny_engine: TransformersEngine) -> None:
     calls: list[tuple[int, int]] = []
     before = engine.stats.requests
     engine.generate(_reqs(), progress=lambda done, total: calls.append((done, total)))
-    assert calls[-1] == (5, 5) and [d for d, _ in calls] == sorted(d for d, _ in calls) and len(calls) == 3
+    assert calls == [(d, 5) for d in range(1, 6)]  # one call per finished request, in order
     assert engine.stats.requests == before + 5
     assert engine.stats.tokens_out > 0 and engine.stats.seconds > 0 and engine.stats.device == "cpu"
 
@@ -143,11 +150,13 @@ def _manual_loglik(engine: TransformersEngine, context: str, continuation: str) 
 
 
 def test_loglikelihood_matches_single_sequence(tiny_engine: TransformersEngine) -> None:
-    pairs = [("Input: I want to call in sick\nOutput:", " casual"),
-             ("Net income rose 12% to $93.7 billion.\nOutput:", " possibly needs caution"),
-             ("Risk?", " needs intervention"),
-             ("The company repurchased shares and paid dividends; liquidity remains strong.", " casual"),
-             ("Output:", " probably needs caution")]
+    pairs = [
+        ("Input: I want to call in sick\nOutput:", " casual"),
+        ("Net income rose 12% to $93.7 billion.\nOutput:", " possibly needs caution"),
+        ("Risk?", " needs intervention"),
+        ("The company repurchased shares and paid dividends; liquidity remains strong.", " casual"),
+        ("Output:", " probably needs caution"),
+    ]
     got = _with_batch(tiny_engine, 3).loglikelihood(pairs)
     for (ctx, cont), scores in zip(pairs, got, strict=True):
         want = _manual_loglik(tiny_engine, ctx, cont)
@@ -157,8 +166,14 @@ def test_loglikelihood_matches_single_sequence(tiny_engine: TransformersEngine) 
 
 def test_loglikelihood_shares_prefix_rows_without_changing_scores(tiny_engine: TransformersEngine) -> None:
     ctx = "Input: Net income rose 12%\nOutput:"
-    conts = [" casual", " casual income", " casual income rose", " needs caution", " needs intervention",
-             " casual income"]  # duplicate on purpose
+    conts = [
+        " casual",
+        " casual income",
+        " casual income rose",
+        " needs caution",
+        " needs intervention",
+        " casual income",
+    ]  # duplicate on purpose
     pairs = [(ctx, c) for c in conts] + [("Risk?", " casual"), ("Risk? More", " casual income")]
     engine = _with_batch(tiny_engine, 2)
     engine.stats.extra.pop("loglikelihood_rows", None)
@@ -185,7 +200,7 @@ def test_dtype_resolution() -> None:
 
 
 def test_auto_dtype_falls_back_to_fp32_without_bf16_instructions(monkeypatch: pytest.MonkeyPatch) -> None:
-    import models.engine as engine_mod
+    import models.devices as engine_mod
 
     monkeypatch.setattr(engine_mod, "cpu_bf16_flags", lambda: set())
     assert resolve_dtype("auto", "cpu") == "float32"
@@ -195,7 +210,7 @@ def test_auto_dtype_falls_back_to_fp32_without_bf16_instructions(monkeypatch: py
 
 
 def test_cpu_flags_parser(tmp_path) -> None:
-    from models.engine import cpu_bf16_flags
+    from models.devices import cpu_bf16_flags
 
     info = tmp_path / "cpuinfo"
     info.write_text("flags\t\t: fpu avx512f avx512_bf16 amx_tile\n")
@@ -228,3 +243,115 @@ def test_ngram_ban_ignores_the_prompt():
     assert torch.isfinite(scores[0]).all()  # copying "1 2" from the prompt stays allowed
     scores = ban(torch.tensor([[0, 0, 0, 1, 2, 1]]), torch.zeros(1, 10))
     assert scores[0, 2] == -float("inf") and torch.isfinite(scores[0, 3])
+
+
+@pytest.fixture(scope="module")
+def sequential(tiny_engine: TransformersEngine) -> list:
+    """The five requests answered one at a time: the reference for retried batches."""
+    return _with_batch(tiny_engine, 1).generate(_reqs())
+
+
+def _inject(monkeypatch: pytest.MonkeyPatch, engine: TransformersEngine, fails) -> list[tuple[int, int]]:
+    """Make the model's forward raise `fails(input_ids)` when that returns an exception; log shapes."""
+    real = engine.model.forward
+    shapes: list[tuple[int, int]] = []
+
+    def forward(*args, **kwargs):
+        ids = kwargs["input_ids"]
+        shapes.append(tuple(ids.shape))
+        exc = fails(ids)
+        if exc is not None:
+            raise exc
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine.model, "forward", forward)
+    return shapes
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (injected)"),
+        MemoryError(),
+        RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory"),
+    ],
+)
+def test_oom_batch_is_retried_in_halves_with_identical_outputs(
+    tiny_engine, sequential, monkeypatch, exc
+) -> None:
+    want = sequential
+    engine = _with_batch(tiny_engine, 4)
+    shapes = _inject(monkeypatch, engine, lambda ids: exc if ids.shape[0] > 2 else None)
+    got = engine.generate(_reqs())
+    assert [(c.text, c.tokens_out, c.finish_reason) for c in got] == [
+        (c.text, c.tokens_out, c.finish_reason) for c in want
+    ]
+    assert any(b > 2 for b, _ in shapes)  # the big batch really was attempted (and failed)
+    assert engine.stats.extra["oom_splits"] >= 1
+
+
+def test_request_that_ooms_alone_fails_alone(tiny_engine, sequential, monkeypatch) -> None:
+    reqs = _reqs()
+    long_user = USERS[3]
+    want = sequential
+    engine = _with_batch(tiny_engine, 4)
+    n_long = len(engine._encode(format_prompt(engine.preset, engine.tokenizer, "", long_user)))
+    oom = torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
+    _inject(monkeypatch, engine, lambda ids: oom if ids.shape[1] == n_long else None)
+    got = engine.generate(reqs)
+    assert got[3].finish_reason == "error" and "out of memory even alone" in got[3].error
+    assert got[3].request_id == "r3" and got[3].tokens_in == n_long
+    for i in (0, 1, 2, 4):
+        assert (got[i].text, got[i].tokens_out) == (want[i].text, want[i].tokens_out)
+    assert engine.stats.extra["errors"] >= 1
+
+
+def test_non_memory_failure_is_isolated_to_its_request(tiny_engine, monkeypatch) -> None:
+    reqs = _reqs()
+    engine = _with_batch(tiny_engine, 4)
+    poison = engine._encode(format_prompt(engine.preset, engine.tokenizer, "", USERS[2]))
+    bad = ValueError("bad row")
+    _inject(
+        monkeypatch,
+        engine,
+        lambda ids: bad if ids.shape[1] == len(poison) and ids[0].tolist() == poison else None,
+    )
+    got = engine.generate(reqs)
+    assert (
+        got[2].finish_reason == "error" and "generation failed" in got[2].error and "bad row" in got[2].error
+    )
+    assert all(c.finish_reason != "error" for i, c in enumerate(got) if i != 2)
+
+
+def test_sampled_rows_do_not_depend_on_their_batch(tiny_engine) -> None:
+    reqs = _reqs(temperature=0.9, top_k=20, top_p=0.9, seed=3)
+    together = _with_batch(tiny_engine, 5).generate(reqs)
+    alone = [_with_batch(tiny_engine, 1).generate([r])[0] for r in reqs]
+    assert [c.text for c in together] == [c.text for c in alone]
+
+
+def test_last_job_accounting(tiny_engine) -> None:
+    engine = _with_batch(tiny_engine, 2)
+    out = engine.generate(_reqs() + [GenerationRequest("empty", "")])
+    job = engine.last_job
+    assert job["requests"] == 6 and job["errors"] == 1
+    assert job["tokens_out"] == sum(c.tokens_out for c in out) > 0
+    assert job["tokens_in"] == sum(c.tokens_in for c in out[:5])
+    assert 0 < job["prefill_seconds"] < job["seconds"] and job["decode_seconds"] > 0
+    assert 0 < job["ttft_seconds_p50"] <= job["ttft_seconds_max"] <= job["seconds"]
+    assert job["peak_memory_bytes"] > 50 * 2**20 and job["peak_memory_kind"] == "process_rss"
+    # `seconds` is recorded to the millisecond, the rate from the unrounded time: equal within that
+    half_ms = 0.0005
+    low, high = job["tokens_out"] / (job["seconds"] + half_ms), job["tokens_out"] / (job["seconds"] - half_ms)
+    assert low - 0.01 <= job["tokens_per_second"] <= high + 0.01
+
+
+def test_prompt_counter_matches_the_engine(tiny_engine: TransformersEngine, tiny_preset) -> None:
+    """The tokenizer-only counter the CPU flow trims prompts with sees what the engine will see."""
+    from models.loading import prompt_counter
+
+    count, context = prompt_counter(tiny_preset.name, cache_dir=None)
+    assert context == tiny_preset.context_tokens == 120
+    for user in USERS:
+        job = tiny_engine._prepare(0, GenerationRequest("x", user, system="Be brief."))
+        assert count("Be brief.", user) == len(job.ids) == tiny_engine.prompt_tokens("Be brief.", user)

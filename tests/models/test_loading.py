@@ -21,7 +21,7 @@ from rag.errors import ConfigError, ModelError
         ("pkg:nofile", ConfigError, "pkg:<package>/<file>"),
         ("/nonexistent/model-dir", ModelError, "does not exist"),
         ("./nope/model.gguf", ModelError, "does not exist"),
-        ("s3://bucket/model.tar", ConfigError, "s3://"),
+        ("s3://bucket/model.zip", ConfigError, "s3://bucket/key.tar"),
     ],
 )
 def test_bad_sources_say_how_to_fix(source: str, error: type, hint: str) -> None:
@@ -31,8 +31,9 @@ def test_bad_sources_say_how_to_fix(source: str, error: type, hint: str) -> None
 
 
 def test_hf_id_not_in_local_cache_fails_offline() -> None:
-    preset = ModelPreset(name="not-cached", source="researchdesk-test/definitely-not-cached-xyz",
-                         prompt_format="openchatkit")
+    preset = ModelPreset(
+        name="not-cached", source="researchdesk-test/definitely-not-cached-xyz", prompt_format="openchatkit"
+    )
     assert resolve_source(preset.source).kind == "hf"
     with pytest.raises(ModelError, match="hf download"):
         load_model(preset)
