@@ -2,10 +2,13 @@
 
     researchdesk ingest [--rebuild]
     researchdesk fetch [--tickers AAPL,NVDA] [--forms 10-K,10-Q,8-K]
-    researchdesk run [--tickers AAPL,NVDA] [--as-of 2025-06-01] [--no-ingest]
-    researchdesk report AAPL [--as-of 2025-06-01]
+    researchdesk run [--tickers AAPL,NVDA] [--as-of 2025-06-01] [--no-ingest] [--fresh]
+    researchdesk report AAPL [--as-of 2025-06-01] [--fresh]
     researchdesk eval faithfulness var/reports/latest [--json]
     researchdesk eval retrieval --questions Q.jsonl --docs DIR [--json]
+
+A second `run`/`report` with the same tickers and date resumes the first one's run folder: reports
+already published are kept, stored sections are not generated again (`--fresh` starts over).
 
 Exit status: 0 all reports written, 1 some tickers failed (named on stderr and in the manifest),
 2 bad usage or configuration. Errors the user can fix print as one line, without a traceback.
@@ -43,9 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tickers", help="comma-separated tickers (default: watchlist from settings)")
     p.add_argument("--as-of", type=_as_of, help="report date, ISO (default: today)")
     p.add_argument("--no-ingest", action="store_true", help="skip the incremental ingest step")
+    p.add_argument("--fresh", action="store_true", help="new run folder; do not resume an earlier attempt")
     p = sub.add_parser("report", help="write the report for one ticker (on demand)")
     p.add_argument("ticker")
     p.add_argument("--as-of", type=_as_of, help="report date, ISO (default: today)")
+    p.add_argument("--fresh", action="store_true", help="new run folder; do not resume an earlier attempt")
     p = sub.add_parser("eval", help="evaluate a finished run, or retrieval on FinanceBench questions")
     evals = p.add_subparsers(dest="what", required=True)
     e = evals.add_parser("faithfulness", help="citation and number checks of a run")
@@ -237,13 +242,18 @@ def main(argv: list[str] | None = None) -> int:
                 f"{time.perf_counter() - started:.1f}s"
             )
             return 0
-        from flows.reports import nightly_reports, ticker_report
+        from flows.reports import RunFailed, nightly_reports, ticker_report
 
-        if args.command == "run":
-            tickers = [t for t in args.tickers.split(",") if t.strip()] if args.tickers else None
-            result = nightly_reports(tickers=tickers, as_of=args.as_of, ingest=not args.no_ingest)
-        else:
-            result = ticker_report(args.ticker, as_of=args.as_of)
+        try:
+            if args.command == "run":
+                tickers = [t for t in args.tickers.split(",") if t.strip()] if args.tickers else None
+                result = nightly_reports(
+                    tickers=tickers, as_of=args.as_of, ingest=not args.no_ingest, resume=not args.fresh
+                )
+            else:
+                result = ticker_report(args.ticker, as_of=args.as_of, resume=not args.fresh)
+        except RunFailed as exc:  # no report produced: the flow failed, the manifest says why
+            result = exc.result
         return _print_run(result, time.perf_counter() - started)
     except ResearchDeskError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -5,29 +5,50 @@ Run locally (in-process Prefect API, no server):
     researchdesk run --tickers AAPL,NVDA --as-of 2025-06-01
     researchdesk report AAPL               # ticker_report
     python -m flows.reports                # nightly_reports with defaults
+Deployed (prefect.yaml, README "Production setup"):
+    PROJECT_DIR=$PWD prefect --no-prompt deploy --all
+    prefect deployment run 'ticker-report/on-demand' --param ticker=AAPL
+    prefect deployment run 'nightly-reports/nightly'     # also on its weeknight schedule
 
-Stages: ingest (incremental) -> context per ticker (retrieve + facts -> prompts) -> ONE batched
-generation job for every prompt of the run (model loaded once) -> moderation of every section
-(batched) -> checks, render, publish per ticker -> index.html + manifest.json. Tasks hand each
-other files in the run folder (`audit/`), not payloads, so every input of a report stays on disk.
-A ticker that fails (unknown, no data, unreadable filing) is recorded and the others complete.
+Stages: ingest (incremental) -> context per ticker (retrieve + facts -> prompts) -> batched
+generation jobs of RESEARCHDESK_GENERATION_JOB_TICKERS tickers each (model loaded once per
+process; on the GPU deployment when RESEARCHDESK_GENERATION_DEPLOYMENT is set) -> moderation of
+each job's sections (batched) -> checks, render, publish per ticker -> index.html + manifest.json.
+Tasks hand each other files in the run folder (`audit/`), not payloads, so every input of a
+report stays on disk. A ticker that fails (unknown, no data, unreadable filing, failed job) is
+recorded and the others complete; the run fails only when no report could be produced.
+
+Resume (problem: Prefect's default cache is per flow run, a crashed nightly is resumed by a new
+run; solution: explicit keys in the result store, see flows/runtime.py and flows/resume.py): the
+run folder is keyed by (as_of, tickers, report settings), so the same nightly again lands in the
+same folder, keeps reports already published and reuses stored sections.
 """
 
 from __future__ import annotations
 
 import json
-import secrets
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect.cache_policies import NO_CACHE, CacheKeyFnPolicy
 
+from flows.artifacts import publish_run_artifacts
 from flows.ingest import ingest_flow, shared_embedder
+from flows.resume import generate_job, generation_job_task, io_error_only, merge_generation, published_record
+from flows.runtime import (
+    apply_dev_hook,
+    default_as_of,
+    report_key,
+    result_store,
+    run_key,
+    settings_task_runner,
+    storage_ref,
+)
 from flows.settings import Settings
-from models.batch import read_completions, run_batch, write_requests
+from models.batch import read_completions, write_completions, write_requests
 from models.engine import load_engine
 from models.loading import prompt_counter
 from models.moderation import decide
@@ -37,6 +58,7 @@ from rag.catalog import load_companies, resolve
 from rag.errors import ResearchDeskError
 from rag.ingest import FACTS_FILE, IngestSummary
 from rag.retrieve import Retriever
+from rag.types import digest
 from reports.assemble import assemble_report, verdict_reason
 from reports.audit import section_records
 from reports.context import TickerContext, build_context, requests_for
@@ -100,7 +122,7 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@task(name="build-context", cache_policy=NO_CACHE)
+@task(name="build-context", task_run_name="context-{ticker}", cache_policy=NO_CACHE)
 def build_context_task(ticker: str, as_of: str, run_id: str, audit_dir: Path) -> Path:
     """Retrieve sources and write prompts for one ticker; raises ResearchDeskError naming the problem."""
     settings = Settings()
@@ -151,38 +173,6 @@ def build_context_task(ticker: str, as_of: str, run_id: str, audit_dir: Path) ->
     path = audit_dir / f"context-{company.ticker}.json"
     write_atomic(path, ctx.model_dump_json(indent=1))
     return path
-
-
-@task(name="generate", cache_policy=NO_CACHE)
-def generate_task(requests_path: Path, completions_path: Path) -> dict:
-    """One batched generation job for the whole run (the GPU node's job in production)."""
-    settings = Settings()
-    logger = get_run_logger()
-    engine = shared_engine(settings.chat_preset, str(settings.models_dir), settings.batch_size)
-    engine.progress = lambda done, total: logger.info("generated %d/%d sections", done, total)
-    counters = ("requests", "tokens_in", "tokens_out", "seconds")
-    before = {k: getattr(engine.stats, k) for k in counters}  # the engine lives across runs
-    completions = run_batch(requests_path, completions_path, engine)
-    run = {k: getattr(engine.stats, k) - before[k] for k in counters}
-    rate = run["tokens_out"] / run["seconds"] if run["seconds"] else 0.0
-    logger.info(
-        "generation: %d requests, %d tokens out in %.1fs (%.1f tok/s)",
-        len(completions),
-        run["tokens_out"],
-        run["seconds"],
-        rate,
-    )
-    return {
-        "preset": engine.name,
-        "revision": engine.revision,
-        **run,
-        "tokens_per_second": round(rate, 2),
-        "load_seconds": engine.stats.load_seconds,
-        "device": engine.stats.device,
-        "dtype": engine.stats.dtype,
-        # prefill s, time to first token, peak memory, backend (models/engine.py; fakes have none)
-        "job": getattr(engine, "last_job", {}),
-    }
 
 
 def _checks(names: list[str], settings: Settings):
@@ -240,11 +230,21 @@ def moderate_task(completions_path: Path, verdicts_path: Path) -> dict:
     }
 
 
-@task(name="publish", cache_policy=NO_CACHE)
+@task(name="publish", task_run_name="publish-{ticker}", retries=2, retry_condition_fn=io_error_only)
 def publish_task(
-    context_path: Path, completions_path: Path, verdicts_path: Path, run_dir: Path, run_id: str, model: str
+    ticker: str,
+    context_path: Path,
+    completions_path: Path,
+    verdicts_path: Path,
+    run_dir: Path,
+    run_id: str,
+    model: str,
 ) -> dict:
-    """Checks, render and atomic publish of one ticker's report; returns its manifest record."""
+    """Checks, render and atomic publish of one ticker's report; returns its manifest record.
+
+    The flow gives it an explicit cache key (flows/runtime.py `report_key`) persisted to the result
+    store: a resumed run finds that record and skips the ticker, so no report is published twice.
+    """
     settings = Settings()
     ctx = TickerContext.model_validate_json(context_path.read_text())
     completions = read_completions(completions_path)
@@ -265,21 +265,66 @@ def publish_task(
     }
 
 
-@flow(name="nightly-reports")
-def nightly_reports(tickers: list[str] | None = None, as_of: str | None = None, ingest: bool = True) -> dict:
-    """Write one report per ticker (default: the watchlist); returns the run manifest."""
+class RunFailed(ResearchDeskError):
+    """No report could be produced; the manifest is written and `result` holds it (the flow fails)."""
+
+    def __init__(self, message: str, result: dict):
+        super().__init__(message)
+        self.result = result
+
+
+def _model_identity(settings: Settings) -> str:
+    """preset@revision for resume keys; a remote generation job's revision must be pinned to count."""
+    if settings.generation_deployment:
+        return f"{settings.chat_preset}@{settings.model_revision or 'unpinned'}"
+    engine = shared_engine(settings.chat_preset, str(settings.models_dir), settings.batch_size)
+    return f"{settings.chat_preset}@{engine.revision}"
+
+
+def _model_label(generation: dict, model_id: str) -> str:
+    """preset@revision as reported by the generation jobs (the resume key's identity if none ran)."""
+    preset, revision = model_id.split("@", 1)
+    return f"{generation.get('preset', preset)}@{generation.get('revision', revision)}"
+
+
+def _read_json(path: Path, default):
+    return json.loads(path.read_text()) if path.is_file() else default
+
+
+@flow(name="nightly-reports", task_runner=settings_task_runner())
+def nightly_reports(
+    tickers: list[str] | None = None, as_of: str | None = None, ingest: bool = True, resume: bool = True
+) -> dict:
+    """Write one report per ticker (default: the watchlist); returns the run manifest.
+
+    The run folder is keyed by (as_of, tickers, report settings): running the same again resumes
+    it (finished reports kept, stored sections reused). `resume=False` starts a fresh folder.
+    """
     settings = Settings()
+    apply_dev_hook(settings)
     logger = get_run_logger()
     t0 = time.perf_counter()
     started = _now()
     tickers = list(dict.fromkeys(t.strip().upper() for t in (tickers or settings.watchlist) if t.strip()))
-    as_of = as_of or date.today().isoformat()
-    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
+    as_of = as_of or default_as_of(settings)
+    run_id = run_key(as_of, tickers, settings)
+    if not resume:
+        run_id += "-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     run_dir = settings.reports_dir / run_id
     audit_dir = run_dir / "audit"
-    audit_dir.mkdir(parents=True)
+    resuming = resume and (audit_dir / "requests.jsonl").is_file()
+    audit_dir.mkdir(parents=True, exist_ok=True)
+    store = result_store(settings)
     timings: dict[str, float] = {}
-    logger.info("run %s: %d tickers as of %s -> %s", run_id, len(tickers), as_of, run_dir)
+    seconds: dict[str, float] = {}
+    logger.info(
+        "run %s: %d tickers as of %s -> %s%s",
+        run_id,
+        len(tickers),
+        as_of,
+        run_dir,
+        " (resuming an earlier attempt)" if resuming else "",
+    )
 
     ingest_info = ingest_flow() if ingest else None
     timings["ingest"] = time.perf_counter() - t0
@@ -288,55 +333,123 @@ def nightly_reports(tickers: list[str] | None = None, as_of: str | None = None, 
     t = time.perf_counter()
     contexts: dict[str, Path] = {}
     failures: dict[str, str] = {}
+    parallel = settings.task_runner not in ("", "thread")
+    futures = (
+        {tk: build_context_task.submit(tk, as_of, run_id, audit_dir) for tk in tickers} if parallel else {}
+    )
     for ticker in tickers:
+        tc = time.perf_counter()
         try:
-            contexts[ticker] = build_context_task(ticker, as_of, run_id, audit_dir)
+            contexts[ticker] = (
+                futures[ticker].result() if parallel else build_context_task(ticker, as_of, run_id, audit_dir)
+            )
         except ResearchDeskError as exc:
             failures[ticker] = str(exc)
             logger.error("%s", exc)
+        seconds[ticker] = time.perf_counter() - tc
     timings["retrieve"] = time.perf_counter() - t
 
-    # 2. one generation job and one moderation pass for every prompt of the run
-    requests = []
-    for path in contexts.values():
-        requests += requests_for(TickerContext.model_validate_json(path.read_text()), seed=settings.seed)
-    requests_path, completions_path = audit_dir / "requests.jsonl", audit_dir / "completions.jsonl"
-    verdicts_path = audit_dir / "moderation.json"
-    write_requests(requests, requests_path)
-    t = time.perf_counter()
-    generation = generate_task(requests_path, completions_path) if requests else {}
-    timings["generate"] = time.perf_counter() - t
-    t = time.perf_counter()
-    moderation = moderate_task(completions_path, verdicts_path) if requests else {}
-    timings["moderate"] = time.perf_counter() - t
-    if not requests:
-        write_atomic(completions_path, "")
-        write_atomic(verdicts_path, "{}")
+    # 2. resume: reports an earlier attempt of this run already published are kept as they are
+    model_id = _model_identity(settings) if contexts else f"{settings.chat_preset}@-"
+    ctxs = {tk: TickerContext.model_validate_json(path.read_text()) for tk, path in contexts.items()}
+    requests = {tk: requests_for(ctx, seed=settings.seed) for tk, ctx in ctxs.items()}
+    write_requests([r for rs in requests.values() for r in rs], audit_dir / "requests.jsonl")
+    keys = {
+        tk: report_key(run_id, tk, as_of, digest(path.read_bytes()), model_id)
+        for tk, path in contexts.items()
+    }
+    outs: dict[str, dict] = {}
+    for ticker in contexts:
+        record = published_record(store, keys[ticker]) if resume else None
+        if record:
+            outs[ticker] = record
+            record["record"]["resumed"] = True
+            logger.info("%s: published by an earlier attempt of %s; kept as is", ticker, run_id)
+    todo = [tk for tk in contexts if tk not in outs]
 
-    # 3. checks, render, publish per ticker
-    t = time.perf_counter()
-    model = f"{generation.get('preset', settings.chat_preset)}@{generation.get('revision', '-')}"
+    # 3. generation jobs of N tickers each (RESEARCHDESK_GENERATION_JOB_TICKERS), then moderation
+    # and publish of those tickers: a crash loses at most the job in flight
+    completions = read_completions(audit_dir / "completions.jsonl") if resuming else {}
+    verdicts = _read_json(audit_dir / "moderation.json", {}) if resuming else {}
+    generation: dict = {}
+    moderation: dict = {}
+    cached_sections = 0
+    step = settings.generation_job_tickers or max(len(todo), 1)
+    chunks = [todo[first : first + step] for first in range(0, len(todo), step)]
+    # Several GPU nodes: keep that many jobs in flight (a task each, so Prefect keeps the run
+    # context); in-process generation stays sequential (one model, one process).
+    ahead = settings.generation_parallel_jobs if settings.generation_deployment else 1
+    jobs: dict[int, object] = {}
+
+    def job_args(n: int) -> tuple:
+        return (chunks[n], requests, as_of, model_id, f"{run_id}/{n:03d}", audit_dir / "jobs" / f"{n:03d}")
+
+    for n, chunk in enumerate(chunks):
+        tc, job_dir = time.perf_counter(), audit_dir / "jobs" / f"{n:03d}"
+        for m in range(n, min(n + ahead, len(chunks))) if ahead > 1 else ():
+            if m not in jobs:  # each job is submitted once, `ahead` jobs in flight
+                jobs[m] = generation_job_task.submit(*job_args(m), settings, resume)
+        try:
+            job_completions, job, reused = (
+                jobs.pop(n).result() if n in jobs else generate_job(*job_args(n), settings, resume)
+            )
+        except ResearchDeskError as exc:
+            for ticker in chunk:
+                failures[ticker] = f"{ticker}: generation failed: {exc}"
+                logger.error("%s", failures[ticker])
+            continue
+        generation, cached_sections = merge_generation(generation, job), cached_sections + reused
+        if any(requests[tk] for tk in chunk):
+            mod = moderate_task(job_completions, job_dir / "moderation.json")
+            labels = {k: moderation.get("labels", {}).get(k, 0) + v for k, v in mod["labels"].items()}
+            moderation = {**mod, "labels": {**moderation.get("labels", {}), **labels}}
+        else:
+            write_atomic(job_dir / "moderation.json", "{}")
+        completions |= read_completions(job_completions)
+        verdicts |= _read_json(job_dir / "moderation.json", {})
+        write_completions(list(completions.values()), audit_dir / "completions.jsonl")
+        write_atomic(audit_dir / "moderation.json", json.dumps(verdicts, indent=1))
+        model = _model_label(generation, model_id)
+        for ticker in chunk:
+            publish = publish_task.with_options(
+                cache_policy=CacheKeyFnPolicy(cache_key_fn=lambda *_, k=keys[ticker]: k),
+                result_storage=storage_ref(settings),
+                result_serializer="json",
+                persist_result=True,
+            )
+            try:
+                outs[ticker] = publish(
+                    ticker,
+                    contexts[ticker],
+                    job_completions,
+                    job_dir / "moderation.json",
+                    run_dir,
+                    run_id,
+                    model,
+                )
+            except ResearchDeskError as exc:
+                failures[ticker] = str(exc)
+                logger.error("%s", exc)
+                continue
+            logger.info("%s: %s -> %s", ticker, outs[ticker]["entry"]["status"], run_dir / f"{ticker}.html")
+        for ticker in chunk:
+            seconds[ticker] += (time.perf_counter() - tc) / len(chunk)
+    timings["generate_moderate_publish"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t0
+
+    # 4. manifest, index, artifacts
     entries: list[RunEntry] = []
     records: dict[str, dict] = {}
     for ticker in tickers:
-        if ticker in failures:
-            entries.append(RunEntry(ticker=ticker, status="failed", error=failures[ticker]))
-            records[ticker] = {"status": "failed", "error": failures[ticker]}
-            continue
-        try:
-            out = publish_task(contexts[ticker], completions_path, verdicts_path, run_dir, run_id, model)
-        except ResearchDeskError as exc:
-            failures[ticker] = str(exc)
-            entries.append(RunEntry(ticker=ticker, status="failed", error=str(exc)))
-            records[ticker] = {"status": "failed", "error": str(exc)}
-            continue
-        entries.append(RunEntry(**out["entry"]))
-        records[ticker] = out["record"]
-        logger.info("%s: %s -> %s", ticker, out["entry"]["status"], run_dir / f"{ticker}.html")
-    timings["publish"] = time.perf_counter() - t
-    timings["total"] = time.perf_counter() - t0
-
+        if ticker in failures or ticker not in outs:
+            error = failures.get(ticker, f"{ticker}: not produced")
+            entries.append(RunEntry(ticker=ticker, status="failed", error=error))
+            records[ticker] = {"status": "failed", "error": error}
+        else:
+            entries.append(RunEntry(**outs[ticker]["entry"]))
+            records[ticker] = outs[ticker]["record"]
     published = len(tickers) - len(failures)
+    model = _model_label(generation, model_id)
     manifest = {
         "run_id": run_id,
         "as_of": as_of,
@@ -345,8 +458,14 @@ def nightly_reports(tickers: list[str] | None = None, as_of: str | None = None, 
         "status": "completed" if not failures else ("partial" if published else "failed"),
         "tickers": records,
         "failed": failures,
+        "resume": {
+            "resumed_tickers": [tk for tk, r in records.items() if r.get("resumed")],
+            "sections_cached": cached_sections,
+            "sections_generated": generation.get("requests", 0),
+            "model_key": model_id,
+        },
         "model": {
-            "chat": generation,
+            "chat": generation or {"preset": settings.chat_preset, "revision": model_id.split("@")[-1]},
             "moderation": moderation,
             "embedder": settings.embedder,
             "policy": settings.policy,
@@ -375,22 +494,27 @@ def nightly_reports(tickers: list[str] | None = None, as_of: str | None = None, 
     latest = settings.reports_dir / "latest"
     latest.unlink(missing_ok=True)
     latest.symlink_to(run_id)
+    publish_run_artifacts(manifest, run_dir, seconds, settings.report_base_url)
     logger.info(
-        "run %s %s in %.1fs: %d/%d reports; open %s",
+        "run %s %s in %.1fs: %d/%d reports (%d resumed); open %s",
         run_id,
         manifest["status"],
         timings["total"],
         published,
         len(tickers),
+        len(manifest["resume"]["resumed_tickers"]),
         run_dir / "index.html",
     )
-    return {"run_dir": str(run_dir), **manifest}
+    result = {"run_dir": str(run_dir), **manifest}
+    if tickers and not published:  # Failed only when nothing could be produced
+        raise RunFailed(f"run {run_id}: no report produced; " + "; ".join(failures.values()), result)
+    return result
 
 
 @flow(name="ticker-report")
-def ticker_report(ticker: str, as_of: str | None = None) -> dict:
+def ticker_report(ticker: str, as_of: str | None = None, resume: bool = True) -> dict:
     """On-demand report for one ticker (same stages as the nightly run)."""
-    return nightly_reports(tickers=[ticker], as_of=as_of)
+    return nightly_reports(tickers=[ticker], as_of=as_of, resume=resume)
 
 
 if __name__ == "__main__":

@@ -56,6 +56,36 @@ class Settings(BaseSettings):
     okc_encoder: Path | None = Field(None, description="local HF folder of facebook/contriever-msmarco")
     okc_window: int = Field(5, ge=0, description="neighbouring snippets considered to widen a hit")
     okc_window_threshold: float = Field(0.5, description="cosine to the hit a neighbour needs to join")
+    # Orchestration (flows/: prefect.yaml deployments, resume, GPU hand-off; README "Production setup").
+    # The result store holds the resume state: generated sections and published-report records,
+    # keyed by (ticker, as_of, inputs digest, model revision). A folder (default var/results), an
+    # fsspec URL such as s3://bucket/prefix (needs s3fs on every node), or a Prefect storage block
+    # as block:<type-slug>/<name> (e.g. block:s3-bucket/results, needs prefect-aws).
+    result_store: str = Field("", description="folder, s3://bucket/prefix or block:s3-bucket/NAME")
+    generation_deployment: str = Field("", description="e.g. generate/gpu; empty: generate in-process")
+    generation_timeout_s: float = Field(6 * 3600, gt=0, description="how long the CPU flow waits for a job")
+    generation_job_tickers: int = Field(16, ge=0, description="tickers per generation job; 0: one job")
+    generation_tp: int = Field(1, ge=1, description="tensor-parallel ranks of the GPU job (torchrun)")
+    generation_parallel_jobs: int = Field(1, ge=1, description="jobs in flight at once: the GPU node count")
+    model_revision: str = Field("", description="pin for report keys when generation runs elsewhere")
+    timezone: str = Field("America/New_York", description="a scheduled run's date (as_of) is taken here")
+    task_runner: str = Field("thread", description="thread | dask | ray (prefect-dask / prefect-ray extras)")
+    task_runner_address: str = Field("", description="existing Dask scheduler / Ray cluster address")
+    report_base_url: str = Field("", description="URL prefix of var/reports for link artifacts")
+    # TEST/DEV HOOK, never set in production: "module:function" called once per flow process to
+    # swap model seams for fakes (the integration test's worker uses tests/flows/worker_hook.py).
+    dev_hook: str = Field("", description="test/dev only: module:function run at flow start")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA timezone {value!r}, e.g. America/New_York") from exc
+        return value
 
     @field_validator("input_checks", "output_checks", mode="before")
     @classmethod
@@ -95,6 +125,10 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.models_dir_override or self.var_dir / "models"
+
+    @property
+    def results_dir(self) -> Path:
+        return self.var_dir / "results"
 
     @property
     def company_tickers(self) -> Path:
