@@ -101,7 +101,12 @@ def assemble_report(
                     status="failed",
                     paragraphs=[],
                     verdict=verdict,
-                    note="The model returned no text for this section.",
+                    note=(
+                        "The model's answer had no complete sentence before its token limit, "
+                        "so nothing could be published."
+                        if completion.text.strip() and completion.finish_reason == "length"
+                        else "The model returned no text for this section."
+                    ),
                 )
             )
             continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,23 @@ def test_cli_bad_moderation_settings_are_one_line(monkeypatch, capsys, env, expe
     assert main(["run"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and expected in err and "\n" not in err
+
+
+def test_answer_cut_mid_sentence_fails_its_section_and_says_why(fakes, monkeypatch):
+    """A model that runs out of tokens before finishing any sentence publishes nothing for that
+    section, and the report says it was cut off, not that the model was silent."""
+    rambling = "Revenue grew in Column 1, Column 2, and Column"
+    real_generate = fakes.generate
+
+    def cut_off(requests):
+        return [
+            replace(c, text=rambling, finish_reason="length") if c.request_id.endswith(":financials") else c
+            for c in real_generate(requests)
+        ]
+
+    monkeypatch.setattr(fakes, "generate", cut_off)
+    result = ticker_report("AAPL", as_of="2025-06-01")
+    sections = {s["key"]: s for s in result["tickers"]["AAPL"]["sections"]}
+    assert sections["financials"]["status"] == "failed" and sections["overview"]["status"] == "published"
+    md = (Path(result["run_dir"]) / "AAPL.md").read_text()
+    assert "no complete sentence before its token limit" in md and rambling not in md
