@@ -39,6 +39,25 @@ def test_hf_id_not_in_local_cache_fails_offline() -> None:
         load_model(preset)
 
 
+def test_hf_id_resolves_from_the_local_cache_with_its_commit(tiny_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    """A hub id loads from the HF cache layout (refs/main -> snapshots/<commit>) without network,
+    and the snapshot's commit hash is the revision recorded in manifests and report keys."""
+    import shutil
+
+    import huggingface_hub.constants
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--researchdesk-test--tiny-neox"
+    shutil.copytree(tiny_dir, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    preset = ModelPreset(name="hub-tiny", source="researchdesk-test/tiny-neox", prompt_format="openchatkit")
+    loaded = load_model(preset, cache_dir=None)
+    assert loaded.revision == commit and loaded.path == repo / "snapshots" / commit
+    assert loaded.model.config.model_type == "gpt_neox"
+
+
 def test_local_dir_loads_with_stable_revision(tiny_preset: ModelPreset) -> None:
     a = load_model(tiny_preset, cache_dir=None)
     b = load_model(tiny_preset, cache_dir=None)
