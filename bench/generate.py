@@ -233,11 +233,20 @@ def bench_reports(args: argparse.Namespace) -> dict:
         "padded_vs_sequential": round(baseline / seq["tok_s"], 3),
         "runs": results,
         "differs_from_sequential": differs,
-        "why_outputs_differ": (
-            "engine: bf16 weights vs the loops' fp32 (different rounding picks a different "
-            "argmax once logits are close); padded batch: fp32 but left padding changes "
-            "matmul/attention shapes and summation order"
-        ),
+        "why_outputs_differ": {
+            name: why
+            for name, why in (
+                (
+                    "engine",
+                    f"engine weights {engine.stats.dtype} vs the loops' fp32: different rounding picks "
+                    "another argmax where two logits are close"
+                    if engine.stats.dtype != "float32"
+                    else "same fp32 weights: an engine bug (rows must equal the sequential loop)",
+                ),
+                ("padded batch", "left padding changes matmul/attention shapes and summation order"),
+            )
+            if differs[name]
+        },
         "setup": {
             "model": f"{preset.name}@{engine.revision}",
             "device": "cpu",

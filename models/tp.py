@@ -13,8 +13,8 @@ Backends:
   is deprecated in transformers 5. Logits come back replicated, so every rank picks the same
   token; sampled rows use per-row generators seeded identically on every rank.
 * "deepspeed": `deepspeed.init_inference(model, tensor_parallel={"tp_size": N})`, DeepSpeed's
-  AutoTP, as the seed's SageMaker notebook did. deepspeed is not a dependency of this project;
-  the path imports it late and says how to install it when it is missing. Untested here.
+  AutoTP, as the seed's SageMaker notebook did. deepspeed is in the dev extra only (tests run it
+  with 2 CPU ranks); the path imports it late and says how to install it when it is missing.
 
 Only rank 0 reads the requests file and writes the completions; the requests reach the other
 ranks by `broadcast_object_list`, so all ranks decode the same rows even if the file changes.
@@ -103,6 +103,12 @@ def _load_deepspeed(path: Path, dtype: Any, world: int, device: str) -> Any:
         ) from exc
     from transformers import AutoModelForCausalLM
 
+    # DeepSpeed's CPU all-reduce kernel (deepspeed_shm_comm) only sets up its shared memory when
+    # LOCAL_SIZE equals the world size, but calls it regardless: under torchrun, which sets
+    # LOCAL_WORLD_SIZE and not LOCAL_SIZE, every rank segfaulted on the first all-reduce
+    # (measured with deepspeed 0.19.8). The deepspeed launcher sets LOCAL_SIZE; do the same.
+    if "LOCAL_WORLD_SIZE" in os.environ:
+        os.environ.setdefault("LOCAL_SIZE", os.environ["LOCAL_WORLD_SIZE"])
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=True).eval()
     engine = deepspeed.init_inference(
         model, tensor_parallel={"tp_size": world}, dtype=dtype, replace_with_kernel_inject=False
@@ -140,9 +146,13 @@ def load_tp_engine(
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     loaded = LoadedModel(tokenizer, model, revision, preset.source, path, False, time.perf_counter() - start)
     engine = TransformersEngine(preset, loaded, dev, weight_dtype, batch_size, backend="loop", place=False)
-    # Weights the TP plan actually sharded (DTensors); 0 would mean every rank holds a full copy.
+    # Weights the TP plan actually sharded; 0 would mean every rank holds a full copy. transformers
+    # shards into DTensors; DeepSpeed AutoTP swaps nn.Linear for its own split layers instead.
     sharded = sum(
         type(p).__name__ == "DTensor" or type(p.data).__name__ == "DTensor" for p in model.parameters()
+    ) + sum(
+        type(m).__module__.startswith("deepspeed.") and getattr(m, "weight", None) is not None
+        for m in model.modules()
     )
     engine.stats.extra.update(tp_size=world, tp_backend=tp_backend, tp_sharded_params=sharded)
     return engine, rank, world
