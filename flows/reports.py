@@ -37,10 +37,11 @@ from prefect.cache_policies import NO_CACHE, CacheKeyFnPolicy
 
 from flows.artifacts import publish_run_artifacts
 from flows.ingest import ingest_flow, shared_embedder
-from flows.resume import generate_job, generation_job_task, io_error_only, merge_generation, published_record
+from flows.resume import generate_job, generation_job_task, merge_generation, published_record
 from flows.runtime import (
     apply_dev_hook,
     default_as_of,
+    io_error_only,
     report_key,
     result_store,
     run_key,

@@ -16,24 +16,19 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.generate import run_generation
-from flows.runtime import result_store, section_key
+from flows.runtime import io_error_only, result_store, section_key
 from flows.settings import Settings
 from models.batch import read_completions, write_completions, write_requests
 from models.types import Completion, GenerationRequest
 
 
-def io_error_only(task, task_run, state) -> bool:
-    """Retry condition: retry I/O failures (disk, network), never deterministic ones."""
-    try:
-        state.result()
-    except OSError:
-        return True
-    except Exception:  # noqa: BLE001 - any other failure would fail the same way again
-        return False
-    return False
-
-
-@task(name="store-sections", retries=3, retry_delay_seconds=[2, 10, 30], cache_policy=NO_CACHE)
+@task(
+    name="store-sections",
+    retries=3,
+    retry_delay_seconds=[2, 10, 30],
+    retry_condition_fn=io_error_only,
+    cache_policy=NO_CACHE,
+)
 def store_sections_task(completions: dict[str, dict]) -> int:
     """Persist generated sections under their keys (result store I/O, retried with backoff)."""
     store = result_store(Settings())

@@ -173,3 +173,14 @@ def apply_dev_hook(settings: Settings) -> None:
     """TEST/DEV ONLY: run RESEARCHDESK_DEV_HOOK once per process (fake engine in a worker's flow run)."""
     if settings.dev_hook:
         _run_hook(settings.dev_hook)
+
+
+def io_error_only(task, task_run, state) -> bool:
+    """Retry condition: retry I/O failures (disk, network), never deterministic ones."""
+    try:
+        state.result()
+    except OSError:
+        return True
+    except Exception:  # noqa: BLE001 - any other failure would fail the same way again
+        return False
+    return False

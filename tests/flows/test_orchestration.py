@@ -206,3 +206,26 @@ def test_unknown_timezone_is_a_setting_error(monkeypatch, capsys):
     assert main(["run"]) == 2
     err = capsys.readouterr().err
     assert "RESEARCHDESK_TIMEZONE" in err and "unknown IANA timezone" in err
+
+
+@pytest.mark.parametrize(
+    "error, retried",
+    [(OSError("disk full"), True), (ConnectionResetError("peer"), True), (ValueError("bad key"), False)],
+)
+def test_io_tasks_retry_io_errors_only(error: Exception, retried: bool):
+    from prefect.states import Completed, Failed
+
+    from flows.runtime import io_error_only
+
+    assert io_error_only(None, None, Failed(data=error)) is retried
+    assert io_error_only(None, None, Completed(data=1)) is False
+
+
+def test_every_retried_task_retries_io_errors_only():
+    from flows.generate import fetch_file, put_file
+    from flows.reports import publish_task
+    from flows.resume import store_sections_task
+    from flows.runtime import io_error_only
+
+    for t in (fetch_file, put_file, publish_task, store_sections_task):
+        assert t.retries >= 2 and t.retry_condition_fn is io_error_only, t.name
