@@ -32,7 +32,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.runtime import apply_dev_hook, io_error_only, result_storage
+from flows.runtime import apply_dev_hook, apply_model_source, io_error_only, result_storage
 from flows.settings import Settings
 from rag.errors import ModelError
 
@@ -70,6 +70,21 @@ def put_file(src: Path, uri: str) -> str:
     return uri
 
 
+def _run_relaying_stderr(cmd: list[str], logger) -> tuple[int, str, str]:
+    """Run the job; its stderr lines (progress, warnings) go to the flow log as they come, so an
+    hour-long GPU job is visible in the Prefect UI. Returns (exit code, stdout, last stderr line)."""
+    last = ""
+    with tempfile.TemporaryFile("w+") as out:
+        with subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE, text=True, bufsize=1) as proc:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                if line.strip():
+                    last = line.strip()
+                    logger.info("generation job: %s", last)
+        out.seek(0)
+        return proc.returncode, out.read(), last
+
+
 @task(name="generate", cache_policy=NO_CACHE)
 def generate_task(requests_path: Path, completions_path: Path, preset: str, tp: int) -> dict:
     """Answer every request of the batch with one model load; returns the job's accounting."""
@@ -79,12 +94,13 @@ def generate_task(requests_path: Path, completions_path: Path, preset: str, tp: 
         cmd = [sys.executable, "-m", "models.batch", "--requests", str(requests_path), "--out"]
         cmd += [str(completions_path), "--preset", preset, "--tp", str(tp)]
         cmd += ["--cache-dir", str(settings.models_dir), "--batch-size", str(settings.batch_size)]
+        cmd += ["--source", settings.chat_source] if settings.chat_source else []
         logger.info("generation: %s", " ".join(cmd))
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
-            raise ModelError(f"generation job ({' '.join(cmd[1:4])} --tp {tp}) failed: {tail[0]}")
-        return json.loads(proc.stdout.strip().splitlines()[-1])
+        code, out, last = _run_relaying_stderr(cmd, logger)
+        if code != 0:
+            why = last or (out.strip().splitlines() or [f"exit {code}"])[-1]
+            raise ModelError(f"generation job ({' '.join(cmd[1:4])} --tp {tp}) failed: {why}")
+        return json.loads(out.strip().splitlines()[-1])
 
     from flows import reports  # late: the engine cache lives there and moderation shares it
     from models.batch import run_batch
@@ -126,6 +142,7 @@ def generate_batch(manifest: dict) -> dict:
     """
     settings = Settings()
     apply_dev_hook(settings)
+    apply_model_source(settings)
     with tempfile.TemporaryDirectory(prefix="researchdesk-gen-") as tmp:
         local = Path(tmp)
         requests = fetch_file(manifest["requests"], local / "requests.jsonl")

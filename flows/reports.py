@@ -40,6 +40,7 @@ from flows.ingest import ingest_flow, shared_embedder
 from flows.resume import generate_job, generation_job_task, merge_generation, published_record
 from flows.runtime import (
     apply_dev_hook,
+    apply_model_source,
     default_as_of,
     io_error_only,
     report_key,
@@ -303,6 +304,7 @@ def nightly_reports(
     """
     settings = Settings()
     apply_dev_hook(settings)
+    apply_model_source(settings)
     logger = get_run_logger()
     t0 = time.perf_counter()
     started = _now()

@@ -27,6 +27,7 @@ from rag.types import digest
 # Settings that change what a report says: a change starts a new run key (a new run folder).
 _RUN_KEY_SETTINGS = (
     "chat_preset",
+    "chat_source",
     "moderation_preset",
     "input_checks",
     "output_checks",
@@ -173,6 +174,20 @@ def apply_dev_hook(settings: Settings) -> None:
     """TEST/DEV ONLY: run RESEARCHDESK_DEV_HOOK once per process (fake engine in a worker's flow run)."""
     if settings.dev_hook:
         _run_hook(settings.dev_hook)
+
+
+def apply_model_source(settings: Settings) -> None:
+    """RESEARCHDESK_CHAT_SOURCE: the chat preset keeps its prompt format, stop words and sampling,
+    with weights from another place (e.g. the 20B model unpacked from S3). Applied once per flow
+    process; a tensor-parallel job gets the same source as `--source`."""
+    if settings.chat_source:
+        from dataclasses import replace
+
+        from models.presets import get_preset, register_preset
+
+        preset = get_preset(settings.chat_preset)
+        if preset.source != settings.chat_source:
+            register_preset(replace(preset, source=settings.chat_source), replace=True)
 
 
 def io_error_only(task, task_run, state) -> bool:

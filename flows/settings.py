@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     )
     chat_preset: str = "smollm2-135m"
     moderation_preset: str = Field("", description="empty: moderate with the chat model")
+    chat_source: str = Field(
+        "", description="the chat preset's weights elsewhere: local dir, s3://bucket/key.tar[.gz], .gguf"
+    )
     # Moderation (models/screens.py): checks on retrieved passages before they enter a prompt, and
     # on every generated section; the policy maps the combined label to publish/caution/withhold
     # (inputs: "withhold" = dropped). Policy overrides as JSON: '{"possibly needs caution":"publish"}'.

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import time
+from collections.abc import Callable
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -90,7 +93,6 @@ def main(argv: list[str] | None = None) -> int:
     """
     import argparse
     import subprocess
-    import sys
 
     argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(prog="python -m models.batch", description=main.__doc__.split("\n")[0])
@@ -134,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             engine = load_engine(
                 args.preset, args.cache_dir, args.device, args.dtype, args.batch_size, backend=args.backend
             )
+            engine.progress = stderr_progress()
             write_completions(engine.generate(requests) if requests else [], args.out)
             summary = {"preset": engine.name, "revision": engine.revision, "tp": 1, **engine.last_job}
     except ResearchDeskError as exc:
@@ -142,6 +145,20 @@ def main(argv: list[str] | None = None) -> int:
     if summary is not None:
         print(json.dumps(summary))
     return 0
+
+
+def stderr_progress(every_s: float = 10.0) -> Callable[[int, int], None]:
+    """`generated i/N requests` on stderr, at most every `every_s` seconds and at the end: a GPU job
+    can run for an hour, and the flow that launched it relays these lines to its log."""
+    last = [float("-inf")]
+
+    def report(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done == total or now - last[0] >= every_s:
+            last[0] = now
+            print(f"generated {done}/{total} requests", file=sys.stderr, flush=True)
+
+    return report
 
 
 def _run_tp(args: Any) -> dict | None:
@@ -155,6 +172,7 @@ def _run_tp(args: Any) -> dict | None:
             raise ConfigError(f"--tp {args.tp} but torchrun started {world} ranks")
         requests: list[GenerationRequest] | str | None = None
         if rank == 0:
+            engine.progress = stderr_progress()
             try:
                 requests = read_requests(args.requests)
             except ResearchDeskError as exc:

@@ -152,14 +152,18 @@ def moderate(
         return [_error(f"label scoring failed: {exc!r}", bool(f and f[1]), calibrate) for f in fitted]
 
     width = len(labels)
-    per_input = [dict(zip(labels, means[k * width:(k + 1) * width], strict=True)) for k in range(len(inputs))]
+    per_input = [
+        dict(zip(labels, means[k * width : (k + 1) * width], strict=True)) for k in range(len(inputs))
+    ]
     n_texts = len(inputs) - (len(content_free) if calibrate else 0)
     prior: dict[str, float] = {}
     if calibrate:
         cf_rows = per_input[n_texts:]
         if any(not math.isfinite(v) for row in cf_rows for v in row.values()):
-            return [_error("content-free calibration scores are not finite", bool(f and f[1]), True)
-                    for f in fitted]
+            return [
+                _error("content-free calibration scores are not finite", bool(f and f[1]), True)
+                for f in fitted
+            ]
         # Zhao et al. average the content-free label probabilities; in log space: log-mean-exp.
         prior = {lab: _logmeanexp([row[lab] for row in cf_rows]) for lab in labels}
 
