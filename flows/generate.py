@@ -32,20 +32,14 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.runtime import apply_dev_hook, apply_model_source, io_error_only, result_storage
+from flows.runtime import IO_TASK, apply_dev_hook, apply_model_source, result_storage
 from flows.settings import Settings
 from rag.errors import ModelError
 
 STORE = "store:"  # manifest URIs under the result store (shared by the CPU and GPU nodes)
 
 
-@task(
-    name="fetch-file",
-    retries=3,
-    retry_delay_seconds=[2, 10, 30],
-    retry_condition_fn=io_error_only,
-    cache_policy=NO_CACHE,
-)
+@task(name="fetch-file", **IO_TASK)
 def fetch_file(uri: str, dest: Path) -> Path:
     """Copy a manifest URI (store:KEY or a path) to a local file; retried, it is network I/O."""
     if uri.startswith(STORE):
@@ -54,13 +48,7 @@ def fetch_file(uri: str, dest: Path) -> Path:
     return Path(uri)
 
 
-@task(
-    name="put-file",
-    retries=3,
-    retry_delay_seconds=[2, 10, 30],
-    retry_condition_fn=io_error_only,
-    cache_policy=NO_CACHE,
-)
+@task(name="put-file", **IO_TASK)
 def put_file(src: Path, uri: str) -> str:
     """Upload a local file to a manifest URI (store:KEY); a plain path is written in place."""
     if uri.startswith(STORE):

@@ -16,19 +16,13 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.generate import run_generation
-from flows.runtime import io_error_only, result_store, section_key
+from flows.runtime import IO_TASK, result_store, section_key
 from flows.settings import Settings
 from models.batch import read_completions, write_completions, write_requests
 from models.types import Completion, GenerationRequest
 
 
-@task(
-    name="store-sections",
-    retries=3,
-    retry_delay_seconds=[2, 10, 30],
-    retry_condition_fn=io_error_only,
-    cache_policy=NO_CACHE,
-)
+@task(name="store-sections", **IO_TASK)
 def store_sections_task(completions: dict[str, dict]) -> int:
     """Persist generated sections under their keys (result store I/O, retried with backoff)."""
     store = result_store(Settings())

@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from prefect.cache_policies import NO_CACHE
 from prefect.filesystems import LocalFileSystem
 
 from flows.settings import Settings
@@ -199,3 +200,13 @@ def io_error_only(task, task_run, state) -> bool:
     except Exception:  # noqa: BLE001 - any other failure would fail the same way again
         return False
     return False
+
+
+# Options of the tasks that only move bytes (result store, hand-off files): transient I/O failures
+# are retried with backoff, anything else fails at once; never cached (they have side effects).
+IO_TASK = {
+    "retries": 3,
+    "retry_delay_seconds": [2, 10, 30],
+    "retry_condition_fn": io_error_only,
+    "cache_policy": NO_CACHE,
+}
