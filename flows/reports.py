@@ -35,9 +35,9 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE, CacheKeyFnPolicy
 
-from flows.artifacts import publish_run_artifacts
 from flows.ingest import ingest_flow, shared_embedder
 from flows.resume import generate_job, generation_job_task, merge_generation, published_record
+from flows.run_record import finish_run, model_label, utc_now
 from flows.runtime import (
     apply_dev_hook,
     apply_model_source,
@@ -65,8 +65,8 @@ from reports.assemble import assemble_report, verdict_reason
 from reports.audit import section_records
 from reports.context import TickerContext, build_context, requests_for
 from reports.facts_view import facts_prompt_text, facts_table
-from reports.model import CheckResult, InputVerdict, RunEntry, RunSummary, Verdict
-from reports.publish import publish_report, write_atomic, write_index
+from reports.model import CheckResult, InputVerdict, Verdict
+from reports.publish import publish_report, write_atomic
 from reports.render import run_entry
 from reports.sanitize import sanitize_model_text
 from reports.spec import SECTIONS
@@ -118,10 +118,6 @@ def _index_stamp(index_dir: Path) -> int:
     """Changes whenever ingest rewrites the index (it rewrites the summary last)."""
     summary = index_dir / "ingest_summary.json"
     return summary.stat().st_mtime_ns if summary.exists() else 0
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @task(name="build-context", task_run_name="context-{ticker}", cache_policy=NO_CACHE)
@@ -283,12 +279,6 @@ def _model_identity(settings: Settings) -> str:
     return f"{settings.chat_preset}@{engine.revision}"
 
 
-def _model_label(generation: dict, model_id: str) -> str:
-    """preset@revision as reported by the generation jobs (the resume key's identity if none ran)."""
-    preset, revision = model_id.split("@", 1)
-    return f"{generation.get('preset', preset)}@{generation.get('revision', revision)}"
-
-
 def _read_json(path: Path, default):
     return json.loads(path.read_text()) if path.is_file() else default
 
@@ -307,7 +297,7 @@ def nightly_reports(
     apply_model_source(settings)
     logger = get_run_logger()
     t0 = time.perf_counter()
-    started = _now()
+    started = utc_now()
     tickers = list(dict.fromkeys(t.strip().upper() for t in (tickers or settings.watchlist) if t.strip()))
     as_of = as_of or default_as_of(settings)
     run_id = run_key(as_of, tickers, settings)
@@ -412,7 +402,7 @@ def nightly_reports(
         verdicts |= _read_json(job_dir / "moderation.json", {})
         write_completions(list(completions.values()), audit_dir / "completions.jsonl")
         write_atomic(audit_dir / "moderation.json", json.dumps(verdicts, indent=1))
-        model = _model_label(generation, model_id)
+        model = model_label(generation, model_id)
         for ticker in chunk:
             publish = publish_task.with_options(
                 cache_policy=CacheKeyFnPolicy(cache_key_fn=lambda *_, k=keys[ticker]: k),
@@ -441,63 +431,23 @@ def nightly_reports(
     timings["total"] = time.perf_counter() - t0
 
     # 4. manifest, index, artifacts
-    entries: list[RunEntry] = []
-    records: dict[str, dict] = {}
-    for ticker in tickers:
-        if ticker in failures or ticker not in outs:
-            error = failures.get(ticker, f"{ticker}: not produced")
-            entries.append(RunEntry(ticker=ticker, status="failed", error=error))
-            records[ticker] = {"status": "failed", "error": error}
-        else:
-            entries.append(RunEntry(**outs[ticker]["entry"]))
-            records[ticker] = outs[ticker]["record"]
-    published = len(tickers) - len(failures)
-    model = _model_label(generation, model_id)
-    manifest = {
-        "run_id": run_id,
-        "as_of": as_of,
-        "started_at": started,
-        "finished_at": _now(),
-        "status": "completed" if not failures else ("partial" if published else "failed"),
-        "tickers": records,
-        "failed": failures,
-        "resume": {
-            "resumed_tickers": [tk for tk, r in records.items() if r.get("resumed")],
-            "sections_cached": cached_sections,
-            "sections_generated": generation.get("requests", 0),
-            "model_key": model_id,
-        },
-        "model": {
-            "chat": generation or {"preset": settings.chat_preset, "revision": model_id.split("@")[-1]},
-            "moderation": moderation,
-            "embedder": settings.embedder,
-            "policy": settings.policy,
-        },
-        "ingest": ingest_info
-        and {k: ingest_info[k] for k in ("files_seen", "documents", "corpora", "facts", "failures")},
-        "timings_s": {k: round(v, 2) for k, v in timings.items()},
-        "settings": json.loads(settings.model_dump_json()),
-    }
-    write_atomic(run_dir / "manifest.json", json.dumps(manifest, indent=1))
-    summary = RunSummary(
+    manifest = finish_run(
         run_id=run_id,
-        generated_at=manifest["finished_at"],
         as_of=as_of,
-        model=model,
-        entries=entries,
-        totals={
-            "tickers": len(tickers),
-            "reports": published,
-            "failed": len(failures),
-            "tokens_out": generation.get("tokens_out", 0),
-        },
-        timings={k: round(v, 1) for k, v in timings.items()},
+        started=started,
+        tickers=tickers,
+        outs=outs,
+        failures=failures,
+        generation=generation,
+        moderation=moderation,
+        cached_sections=cached_sections,
+        model_id=model_id,
+        ingest_info=ingest_info,
+        timings=timings,
+        seconds=seconds,
+        settings=settings,
     )
-    write_index(summary, run_dir)
-    latest = settings.reports_dir / "latest"
-    latest.unlink(missing_ok=True)
-    latest.symlink_to(run_id)
-    publish_run_artifacts(manifest, run_dir, seconds, settings.report_base_url)
+    published = len(tickers) - len(failures)
     logger.info(
         "run %s %s in %.1fs: %d/%d reports (%d resumed); open %s",
         run_id,

@@ -1,0 +1,105 @@
+"""The end of a report run: manifest.json, index.html, the `latest` link and the Prefect artifacts.
+
+Called once by the report flow (flows/reports.py) after every ticker was published or failed; what
+it writes is the run's audit record, so the flow's own file stays about running the stages.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from flows.artifacts import publish_run_artifacts
+from flows.settings import Settings
+from reports.model import RunEntry, RunSummary
+from reports.publish import write_atomic, write_index
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def model_label(generation: dict, model_id: str) -> str:
+    """preset@revision as reported by the generation jobs (the resume key's identity if none ran)."""
+    preset, revision = model_id.split("@", 1)
+    return f"{generation.get('preset', preset)}@{generation.get('revision', revision)}"
+
+
+def finish_run(
+    *,
+    run_id: str,
+    as_of: str,
+    started: str,
+    tickers: list[str],
+    outs: dict[str, dict],
+    failures: dict[str, str],
+    generation: dict,
+    moderation: dict,
+    cached_sections: int,
+    model_id: str,
+    ingest_info: dict | None,
+    timings: dict[str, float],
+    seconds: dict[str, float],
+    settings: Settings,
+) -> dict:
+    """Write the run's manifest, index page, `latest` link and artifacts; returns the manifest."""
+    run_dir: Path = settings.reports_dir / run_id
+    entries: list[RunEntry] = []
+    records: dict[str, dict] = {}
+    for ticker in tickers:
+        if ticker in failures or ticker not in outs:
+            error = failures.get(ticker, f"{ticker}: not produced")
+            entries.append(RunEntry(ticker=ticker, status="failed", error=error))
+            records[ticker] = {"status": "failed", "error": error}
+        else:
+            entries.append(RunEntry(**outs[ticker]["entry"]))
+            records[ticker] = outs[ticker]["record"]
+    published = len(tickers) - len(failures)
+    model = model_label(generation, model_id)
+    manifest = {
+        "run_id": run_id,
+        "as_of": as_of,
+        "started_at": started,
+        "finished_at": utc_now(),
+        "status": "completed" if not failures else ("partial" if published else "failed"),
+        "tickers": records,
+        "failed": failures,
+        "resume": {
+            "resumed_tickers": [tk for tk, r in records.items() if r.get("resumed")],
+            "sections_cached": cached_sections,
+            "sections_generated": generation.get("requests", 0),
+            "model_key": model_id,
+        },
+        "model": {
+            "chat": generation or {"preset": settings.chat_preset, "revision": model_id.split("@")[-1]},
+            "moderation": moderation,
+            "embedder": settings.embedder,
+            "policy": settings.policy,
+        },
+        "ingest": ingest_info
+        and {k: ingest_info[k] for k in ("files_seen", "documents", "corpora", "facts", "failures")},
+        "timings_s": {k: round(v, 2) for k, v in timings.items()},
+        "settings": json.loads(settings.model_dump_json()),
+    }
+    write_atomic(run_dir / "manifest.json", json.dumps(manifest, indent=1))
+    summary = RunSummary(
+        run_id=run_id,
+        generated_at=manifest["finished_at"],
+        as_of=as_of,
+        model=model,
+        entries=entries,
+        totals={
+            "tickers": len(tickers),
+            "reports": published,
+            "failed": len(failures),
+            "tokens_out": generation.get("tokens_out", 0),
+        },
+        timings={k: round(v, 1) for k, v in timings.items()},
+    )
+    write_index(summary, run_dir)
+    latest = settings.reports_dir / "latest"
+    latest.unlink(missing_ok=True)
+    latest.symlink_to(run_id)
+    publish_run_artifacts(manifest, run_dir, seconds, settings.report_base_url)
+    return manifest
