@@ -54,17 +54,20 @@ from models.batch import read_completions, write_completions, write_requests
 from models.engine import load_engine
 from models.loading import prompt_counter
 from models.moderation import decide
+from models.presets import get_preset
 from models.screens import make_checks, screen
 from rag import facts as facts_mod
 from rag.catalog import load_companies, resolve
 from rag.errors import ResearchDeskError
 from rag.ingest import FACTS_FILE, IngestSummary
+from rag.risk_factors import read_risk_factors
 from rag.retrieve import Retriever
 from rag.types import digest
 from reports.assemble import assemble_report, verdict_reason
 from reports.audit import section_records
 from reports.context import TickerContext, build_context, requests_for
-from reports.facts_view import facts_prompt_text, facts_table
+from reports.facts_view import facts_prompt_text
+from reports.financials import report_facts
 from reports.model import CheckResult, InputVerdict, Verdict
 from reports.publish import publish_report, write_atomic
 from reports.render import run_entry
@@ -137,7 +140,7 @@ def build_context_task(ticker: str, as_of: str, run_id: str, audit_dir: Path) ->
         for f in facts_mod.read_facts(settings.index_dir / FACTS_FILE)
         if f.ticker == company.ticker and (not f.filed or f.filed <= as_of)
     ]
-    table = facts_table(facts) if facts else None
+    table = report_facts(facts) if facts else None
     retriever = shared_retriever(
         settings.index_dir, settings.embedder, _index_stamp(settings.index_dir), _okc_setting(settings)
     )
@@ -154,6 +157,9 @@ def build_context_task(ticker: str, as_of: str, run_id: str, audit_dir: Path) ->
         settings.max_new_tokens,
         fit=shared_prompt_budget(settings.chat_preset, str(settings.models_dir)),
         screen=_input_screen(settings),
+        unit=get_preset(settings.chat_preset).generation_unit,
+        risks=[r for r in read_risk_factors(settings.index_dir) if r.ticker == company.ticker],
+        encode=retriever.embedder.encode,
     )
     for d in ctx.dropped:
         get_run_logger().warning(
@@ -212,7 +218,10 @@ def moderate_task(completions_path: Path, verdicts_path: Path) -> dict:
             scores=judge.scores,
             margin=judge.margin,
             reason=verdict_reason(s.label, action, judge.margin, s.reasons()),
-            checks=[CheckResult(check=v.check, label=v.label, reason=v.reason) for v in s.verdicts],
+            checks=[
+                CheckResult(check=v.check, label=v.label, reason=v.reason, advisory_label=v.advisory_label)
+                for v in s.verdicts
+            ],
         ).model_dump()
     write_atomic(verdicts_path, json.dumps(verdicts, indent=1))
     labels = [v["label"] for v in verdicts.values()]

@@ -3,6 +3,8 @@
 This is the seam between the CPU flow and the generation node: the flow writes every prompt of a
 run into one file, one process (or one torchrun process group on a GPU node) loads the model once
 and answers all of them, and the flow reads the answers back. Files, not payloads, cross it.
+Every request field crosses (tuples as JSON lists), the decoding constraints included
+(models/constraint.py), so a TP job bans exactly the tokens an in-process run would.
 """
 
 from __future__ import annotations
@@ -37,6 +39,16 @@ def read_requests(path: Path) -> list[GenerationRequest]:
             )
         if isinstance(row.get("stop_words"), list):
             row["stop_words"] = tuple(row["stop_words"])
+        for key, kinds in (("allowed_numbers", (str, int, float)), ("allowed_citations", (int,))):
+            value = row.get(key)
+            if value is None:
+                continue
+            if not isinstance(value, list) or not all(
+                isinstance(v, kinds) and not isinstance(v, bool) for v in value
+            ):
+                kind = "strings" if key == "allowed_numbers" else "integers"
+                raise ConfigError(f"{path}: request {n}: {key} must be null or a list of {kind}")
+            row[key] = tuple(str(v) for v in value) if key == "allowed_numbers" else tuple(value)
         out.append(GenerationRequest(**row))
     return out
 

@@ -9,6 +9,9 @@
 * One request: `generate` with a static KV cache, which transformers compiles (torch.compile,
   CUDA graphs) on CUDA; decode at bs1 is launch-bound, and graphs remove the launch overhead.
 
+Neither path applies a request's number/citation constraint (models/constraint.py): the manager
+takes one config for all its requests, so models/engine.py sends constrained requests to the loop.
+
 Sampled rows here draw from one generator per session (the manager's seed), not one per row as
 in models/decode.py, so a sampled text may depend on its batch; greedy rows do not.
 

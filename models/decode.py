@@ -15,6 +15,7 @@ Why not `model.generate` over left-padded batches (measured costs in bench/gener
 Rows are independent: greedy rows take the argmax of their own logits and sampled rows draw from
 their own seeded generator, so a row's tokens do not depend on which rows share its batch. The
 engine relies on that to retry an out-of-memory batch in halves without changing any output.
+A row's number/citation constraint (models/constraint.py) is a function of its own tokens too.
 
 Shapes: cache buffers are (rows, kv_heads, capacity, head_dim); every row is right-aligned, so its
 newest token sits in column `width - 1` and `mask` (rows, width) marks its real columns.
@@ -27,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from models.constraint import apply_mask
 from models.ngram import banned_next_tokens
 
 
@@ -45,6 +47,7 @@ class Row:
     tokens: list[int] = field(default_factory=list)
     reason: str = ""  # "eos" | "stop" | "length"
     first_token_s: float = 0.0  # seconds from the start of `run` to this row's first token
+    constraint: Any = None  # models/constraint.py TokenConstraint (one per row), or None
 
 
 @dataclass
@@ -128,15 +131,25 @@ def _choose(logits: Any, rows: list[Row], gens: list[Any], ngram: int) -> list[i
     """Next token per row: argmax for greedy rows, seeded top-k/top-p sampling for the others.
 
     `logits` is (rows, vocab) in float32, as `generate` scores them. The n-gram ban looks at the
-    row's generated tokens only (models/ngram.py).
+    row's generated tokens only (models/ngram.py). A row's constraint (models/constraint.py) bans
+    after it; where the two together would leave nothing, the constraint wins.
     """
     import torch
 
+    masks = [row.constraint.mask(row.tokens) if row.constraint is not None else None for row in rows]
+    before = {
+        i: logits[i, m.index(logits.device, logits.shape[-1])].clone()
+        for i, m in enumerate(masks)
+        if ngram and m is not None and m.allow
+    }
     if ngram:
         for i, row in enumerate(rows):
             banned = banned_next_tokens(row.tokens, ngram)
             if banned:
                 logits[i, list(banned)] = -float("inf")
+    for i, m in enumerate(masks):
+        if m is not None:
+            apply_mask(logits[i], m, before.get(i))
     picks = logits.argmax(-1).tolist()
     for i, row in enumerate(rows):
         if row.temperature <= 0:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from models.constraint import for_request, is_constrained
 from models.decode import Decoder, Row
 from models.devices import PeakMemory, is_out_of_memory, resolve_device, resolve_dtype
 from models.loading import DEFAULT_CACHE_DIR, LoadedModel, load_model
@@ -54,6 +55,7 @@ class TransformersEngine:
     `backend`: "loop" is models/decode.py (continuous batching with an in-place KV cache, any
     device); "paged" is transformers' `generate_batch` (paged attention, CUDA only, see
     models/cuda.py); "auto" picks paged on CUDA when the preset needs no n-gram ban, else loop.
+    Requests with `allowed_numbers`/`allowed_citations` always take the loop: only it constrains.
     `place=False` leaves an already placed (e.g. tensor-parallel) model where it is.
     """
 
@@ -302,12 +304,13 @@ class TransformersEngine:
         memory: PeakMemory,
     ) -> None:
         self.stats.extra["batches"] += 1
-        if self.backend == "paged":
+        free = [j for j in jobs if not is_constrained(requests[j.index])]  # the rest need the loop
+        if self.backend == "paged" and free:
             from models.cuda import generate_paged
 
             t = time.perf_counter()
             try:
-                outs = generate_paged(self.model, self.tokenizer, jobs, self.eos_ids, self.batch_size)
+                outs = generate_paged(self.model, self.tokenizer, free, self.eos_ids, self.batch_size)
             except Exception as exc:
                 if is_out_of_memory(exc) or self.stats.extra.get("paged_ok"):
                     raise
@@ -321,19 +324,16 @@ class TransformersEngine:
                 self.stats.extra["paged_ok"] = True
                 self._job["decode_seconds"] += time.perf_counter() - t
                 memory.sample()
-                for job, (tokens, reason) in zip(jobs, outs, strict=True):
+                for job, (tokens, reason) in zip(free, outs, strict=True):
                     completion = self._finish(requests[job.index], job, tokens, reason)
                     self._set(results, job.index, completion, progress)
-                return
-        decoder = Decoder(
-            self.model,
-            self.tokenizer,
-            self.eos_ids,
-            self.preset.no_repeat_ngram_size,
-            self.batch_size,
-            tick=memory.sample,
-        )
+                if not (jobs := [j for j in jobs if results[j.index] is None]):
+                    return
+        ngram = self.preset.no_repeat_ngram_size
+        decoder = Decoder(self.model, self.tokenizer, self.eos_ids, ngram, self.batch_size, memory.sample)
         rows = [Row(j.ids, j.max_new, j.stops, j.temperature, j.top_k, j.top_p, j.seed, tag=j) for j in jobs]
+        for row in rows:  # a fresh constraint per row and per try: it tracks that row's tokens
+            row.constraint = for_request(self.tokenizer, requests[row.tag.index])
 
         def done(row: Row) -> None:
             job = row.tag

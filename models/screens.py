@@ -49,6 +49,7 @@ class CheckVerdict:
     reason: str = ""  # why, in words an analyst can act on ("" for casual)
     scores: dict[str, float] = field(default_factory=dict)  # label-scoring only: calibrated scores
     margin: float = 0.0  # label-scoring only: best minus second-best score
+    advisory_label: str = ""  # label-scoring by a non-moderation model: what it said (not acted on)
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,10 @@ class Screening:
     def reasons(self) -> str:
         """Every non-casual verdict, e.g. "injection: 'ignore previous instructions'"."""
         return "; ".join(f"{v.check}: {v.reason or v.label}" for v in self.verdicts if v.label != "casual")
+
+    def advisories(self) -> str:
+        """What advisory judges said, for the audit only (never a banner)."""
+        return "; ".join(v.reason for v in self.verdicts if v.advisory_label)
 
 
 Check = Callable[[Sequence[str]], list[CheckVerdict]]
@@ -212,9 +217,11 @@ def _profanity(_engine: Any) -> Check:
 # A chat model asked for the moderation labels was not trained on them: on the offline default
 # (SmolLM2-135M) the labels are at chance level (bench/moderation.py: it withholds 10 of 36 real
 # finance sentences and 9 of 32 harmful ones). Withholding at chance protects nobody and hides
-# good text, so only a model whose preset role is "moderation" (GPT-JT-Moderation-6B) may withhold;
-# any other judge's non-casual label becomes a caution banner that names the label it gave.
-UNTRUSTED_CAP = "possibly needs caution"
+# good text, and a caution banner on every section teaches readers to ignore banners. So only a
+# model whose preset role is "moderation" (GPT-JT-Moderation-6B) decides; any other judge is
+# advisory: its label, scores and margin are recorded in the audit (`advisory_label`), and its
+# verdict counts as "casual". A judge that fails still fails closed.
+ADVISORY = "advisory"
 
 
 def _label_scoring(engine: Any) -> Check:
@@ -228,15 +235,14 @@ def _label_scoring(engine: Any) -> Check:
                 r.label,
                 r.error or (f"{judge} margin {r.margin:.2f}" if r.label != "casual" else ""),
             )
-            if not trusted and SEVERITY.get(label, 0) > SEVERITY[UNTRUSTED_CAP] and label != ERROR_LABEL:
-                label, reason = (
-                    UNTRUSTED_CAP,
-                    (
-                        f"{judge} (a chat model, not a trained moderation model) said {r.label!r}; "
-                        "shown as a caution only"
-                    ),
+            advisory = ""
+            if not trusted and label != ERROR_LABEL:
+                advisory, label = r.label, "casual"
+                reason = (
+                    f"{ADVISORY}: {judge} (a chat model, not a trained moderation model) said {r.label!r} "
+                    f"(margin {r.margin:.2f}); recorded, not acted on"
                 )
-            out.append(CheckVerdict("label-scoring", label, reason, dict(r.scores), r.margin))
+            out.append(CheckVerdict("label-scoring", label, reason, dict(r.scores), r.margin, advisory))
         return out
 
     return check

@@ -3,6 +3,10 @@
 The pipeline builds `GenerationRequest`s (system + user text, per-request sampling params); the
 engine formats them for its preset (OpenChatKit `<human>:` turns or the model's chat template),
 so prompt-building code never depends on which model runs.
+
+`allowed_numbers` / `allowed_citations` travel with the request, not the engine, because what a
+model may cite is a property of that prompt's sources; the engine turns them into a decoding
+constraint (models/constraint.py) and they survive the JSONL hand-off to a TP job (models/batch.py).
 """
 
 from __future__ import annotations
@@ -22,6 +26,11 @@ class GenerationRequest:
     top_p: float | None = None
     seed: int | None = None
     stop_words: tuple[str, ...] | None = None  # None -> preset default; () -> none
+    # Numbers as the sources spell them ("391,035", "$391.0 billion", "2%"): every digit run the
+    # model writes must be a usual form of one of them. None -> unconstrained; () -> no digits.
+    allowed_numbers: tuple[str, ...] | None = None
+    # Source numbers a `[n]` marker may cite. None -> unconstrained; () -> no markers.
+    allowed_citations: tuple[int, ...] | None = None
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Sources -> documents -> passages -> embeddings -> corpus stores, plus the facts table.
+"""Sources -> documents -> passages -> embeddings -> corpus stores, plus the facts and risk tables.
 
 Incremental at two levels: a file whose bytes did not change since the last successful ingest is
 not parsed again, and a document whose content digest did not change is not re-embedded. A file
@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rag import facts as facts_mod
+from rag import risk_factors as risks_mod
 from rag.chunking import chunk_document
 from rag.embedding import Embedder
 from rag.errors import ConfigError, ResearchDeskError, SourceError
@@ -26,6 +27,7 @@ from rag.types import Document, Fact, digest
 
 SUMMARY_FILE = "ingest_summary.json"
 FACTS_FILE = "facts.parquet"
+RISKS_FILE = risks_mod.RISKS_FILE  # 10-K Item 1A risk headings (rag/risk_factors.py)
 
 Progress = Callable[[str], None]
 
@@ -56,6 +58,7 @@ class IngestSummary:
     corpora: dict[str, dict] = field(default_factory=dict)
     facts: int = 0
     facts_tickers: list[str] = field(default_factory=list)
+    risk_factors: int = 0
     failures: list[FileFailure] = field(default_factory=list)
     skips: list[FileSkip] = field(default_factory=list)
     seconds: float = 0.0
@@ -115,7 +118,8 @@ def ingest(
 
     `sources` (registry names) limits discovery to those sources: other sources' passages stay
     in the index, and their failures and skips are carried over from the previous summary, so a
-    news-only run does not forget a corrupt filing. Facts are rebuilt when `filings` is included.
+    news-only run does not forget a corrupt filing. Facts and risk factors are rebuilt when
+    `filings` is included.
     """
     t0 = time.perf_counter()
     if not data_dir.is_dir():
@@ -135,7 +139,7 @@ def ingest(
         raise ConfigError("a rebuild re-reads every source; run it without a sources filter")
     facts_too = sources is None or "filings" in sources
     if sources is not None and previous:  # what this run does not look at stays reported
-        kept = set(sources) | ({"companyfacts", "inline-xbrl"} if facts_too else set())
+        kept = set(sources) | ({"companyfacts", "inline-xbrl", "risk-factors"} if facts_too else set())
         summary.failures += [f for f in previous.failures if f.source not in kept]
         summary.skips += [s for s in previous.skips if s.source not in kept]
     found = discover(data_dir, sources)
@@ -202,6 +206,14 @@ def ingest(
         summary.facts, summary.facts_tickers = previous.facts, previous.facts_tickers
     summary.timings["facts"] = time.perf_counter() - t2
 
+    # 4. risk factor headings of every 10-K, for the report's "Key risks"
+    t3 = time.perf_counter()
+    if facts_too:
+        summary.risk_factors = len(build_risk_factors(data_dir, index_dir, summary, progress))
+    elif previous:
+        summary.risk_factors = previous.risk_factors
+    summary.timings["risk_factors"] = time.perf_counter() - t3
+
     failed = {f.file for f in summary.failures}
     seen.update({rel: d for rel, d in file_digests.items() if rel not in failed})
     for rel in failed:
@@ -251,3 +263,37 @@ def build_facts(data_dir: Path, index_dir: Path, summary: IngestSummary, progres
             )
     facts_mod.write_facts(all_facts, index_dir / FACTS_FILE)
     return all_facts
+
+
+def build_risk_factors(
+    data_dir: Path, index_dir: Path, summary: IngestSummary, progress: Progress
+) -> list[risks_mod.RiskFactor]:
+    """Item 1A risk headings of every shipped 10-K into one table; cached per file digest.
+
+    Why a per-file cache: extraction re-reads the whole HTML, which costs as much as parsing
+    it for passages. The key also holds the file name (it gives ticker and doc_id) and the
+    extractor's VERSION, so renamed files and improved extraction never reuse stale rows.
+    A filing that failed to parse is left to its own failure entry.
+    """
+    cache = index_dir / "risk_factors_cache"
+    cache.mkdir(exist_ok=True)
+    rows: list[risks_mod.RiskFactor] = []
+    for path in sorted((data_dir / "sec" / "filings").glob("*-10-k-*.htm*")):
+        rel = str(path.relative_to(data_dir))
+        if any(f.file == rel for f in summary.failures):
+            continue
+        try:
+            key = digest(f"{_file_digest(path)}:{path.name}:{risks_mod.VERSION}")
+            target = cache / f"{key}.parquet"
+            if target.exists():
+                rows.extend(risks_mod.read_risk_parquet(target))
+                continue
+            progress(f"risk factors {path.name}")
+            found = risks_mod.risk_factors_from_filing(path)
+        except (ResearchDeskError, OSError) as exc:
+            summary.failures.append(FileFailure(rel, ticker_from_filename(path), "risk-factors", str(exc)))
+            continue
+        risks_mod.write_risk_factors(found, target)
+        rows.extend(found)
+    risks_mod.write_risk_factors(rows, index_dir / RISKS_FILE)
+    return rows

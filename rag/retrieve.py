@@ -96,6 +96,19 @@ class Retriever:
         out.extend((corpus, f"{corpus}:external", ext.signature) for corpus, ext in self.external.items())
         return out
 
+    def passages(self, corpus: str, ticker: str, as_of: str = "") -> list[Passage]:
+        """Every passage of `corpus` for `ticker` published on or before `as_of`, in table order.
+
+        For consumers that must see the whole set rather than the top-k of a query (ranking a
+        ticker's news into stories, reports/stories.py). Same point-in-time rule as `search`:
+        undated passages pass; general (ticker "") passages are not included.
+        """
+        store = self.stores.get(corpus)
+        if store is None or corpus in self.external:
+            return []
+        mask = self._mask(store, SourceQuery(corpus, ""), ticker, as_of)
+        return [store.passage(int(row)) for row in np.flatnonzero(mask)]
+
     def _mask(self, store: CorpusStore, query: SourceQuery, ticker: str, as_of: str) -> np.ndarray:
         tickers = store.table["ticker"]
         mask = (tickers == ticker) | (tickers == "") if query.include_general else tickers == ticker

@@ -1,29 +1,28 @@
 """Context + completions + moderation verdicts -> a `Report` ready to render.
 
-Withheld sections keep no model text at all (not even hidden), so nothing moderation stopped can
-reach a published file. A section whose generation failed says why instead of leaving a gap.
+A section is its code-written paragraphs (exact by construction) around the model's checked
+sentences (reports/claims.py). Moderation judges each generation unit; the most severe verdict
+among a section's units decides the section: withheld sections keep no text at all (not even
+the code's), so nothing moderation stopped can reach a published file. A section with nothing
+to say (no facts, no sources) says so in one line and was never sent to the model.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 
 from models.types import Completion
 from reports.charts import financial_charts
-from reports.checks import Encode, check_section
+from reports.checks import Encode
+from reports.claims import check_unit
+from reports.compose import SectionPlan
 from reports.context import TickerContext
-from reports.model import Report, SectionReport, Verdict
-from reports.numbers import reference_values
-from reports.sanitize import sanitize_model_text
+from reports.financials import fact_refs
+from reports.model import DroppedClaim, Paragraph, Report, SectionReport, Verdict
+from reports.numbers import FactRef
 
 _SEVERITY = {"published": 0, "caution": 1, "withheld": 2, "failed": 3}
-
-
-def drop_unfinished_sentence(text: str) -> str:
-    """Text cut by the token limit: keep it up to the last sentence end (and its citation markers)."""
-    ends = list(re.finditer(r"[.!?](?=\s|\[|$)(?:\s*\[[\d,\s\-–]+\])*", text))
-    return text[: ends[-1].end()].rstrip() if ends else ""
+_ACTION = {"publish": 0, "caution": 1, "withhold": 2}
 
 
 def verdict_reason(label: str, action: str, margin: float, why: str = "") -> str:
@@ -38,6 +37,81 @@ def verdict_reason(label: str, action: str, margin: float, why: str = "") -> str
     return f"Moderation label '{label}' (margin {margin:.2f})."
 
 
+_UNMODERATED = Verdict(
+    label="error", action="withhold", scores={}, margin=0.0, reason=verdict_reason("error", "withhold", 0.0)
+)
+
+
+def _section_verdict(plan: SectionPlan, completions: dict[str, Completion], verdicts: dict[str, Verdict]) -> Verdict | None:
+    """The most severe verdict among the section's answered units; unmoderated text fails closed."""
+    found = []
+    for u in plan.units:
+        c = completions.get(u.request_id)
+        if c is not None and c.finish_reason != "error":
+            found.append(verdicts.get(u.request_id, _UNMODERATED))
+    return max(found, key=lambda v: _ACTION[v.action]) if found else None
+
+
+def assemble_section(
+    plan: SectionPlan,
+    completions: dict[str, Completion],
+    verdicts: dict[str, Verdict],
+    warnings: list[str],
+    encode: Encode | None = None,
+    facts: list[FactRef] | None = None,
+) -> SectionReport:
+    base = dict(key=plan.key, title=plan.title, sources=plan.sources)
+    verdict = _section_verdict(plan, completions, verdicts)
+    if verdict is not None and verdict.action == "withhold":
+        return SectionReport(**base, status="withheld", paragraphs=[], verdict=verdict, note=verdict.reason)
+    model = Paragraph(text="", citations=[], cited=False)
+    dropped: list[DroppedClaim] = []
+    sentences: list[str] = []
+    failed = 0
+    for u in plan.units:
+        c = completions.get(u.request_id)
+        if c is None or c.finish_reason == "error":
+            failed += 1
+            why = c.error if c else "no completion returned"
+            dropped.append(DroppedClaim(request_id=u.request_id, text="", reason=f"generation failed: {why}"))
+            continue
+        checked = check_unit(u, c, encode, facts)
+        if checked.cut:
+            warnings.append(f"{plan.title}: an answer hit the model's token limit; cut at its last full sentence")
+        dropped += checked.dropped
+        sentences += checked.sentences
+        model.citations += [n for n in checked.citations if n not in model.citations]
+        model.attributed += [n for n in checked.attributed if n not in model.attributed]
+        model.invalid_citations += checked.invalid
+        model.numbers_verified += checked.numbers_verified
+        model.sentences += len(checked.sentences)
+        model.supported_sentences += len(checked.sentences) - checked.attributed_sentences
+    paragraphs = list(plan.lead)
+    if sentences:
+        model.text = " ".join(sentences)
+        model.cited = bool(model.citations)
+        paragraphs.append(model)
+    paragraphs += plan.tail
+    if not paragraphs:
+        if plan.units and failed == len(plan.units):
+            note = f"Generation failed: {dropped[0].reason.removeprefix('generation failed: ')}"
+            return SectionReport(**base, status="failed", paragraphs=[], verdict=verdict, note=note, dropped=dropped)
+        note = plan.note or (
+            "No sentence the model wrote passed the checks (support, numbers, echo), so nothing is shown; "
+            "see the audit." if plan.units else "Nothing to report for this section."
+        )
+        return SectionReport(**base, status="published", paragraphs=[], verdict=verdict, note=note, dropped=dropped)
+    status = "caution" if verdict is not None and verdict.action == "caution" else "published"
+    return SectionReport(
+        **base,
+        status=status,
+        paragraphs=paragraphs,
+        verdict=verdict,
+        note=verdict.reason if status == "caution" and verdict else "",
+        dropped=dropped,
+    )
+
+
 def assemble_report(
     ctx: TickerContext,
     completions: dict[str, Completion],
@@ -46,80 +120,9 @@ def assemble_report(
     model: str,
     encode: Encode | None = None,
 ) -> Report:
-    sections: list[SectionReport] = []
     warnings = list(ctx.warnings)
-    fact_refs = [  # every exact XBRL figure, whichever section mentions it
-        (v, row.unit == "%") for row in (ctx.facts.rows if ctx.facts else []) for v in row.values.values()
-        if v is not None
-    ]
-    for plan in ctx.sections:
-        base = dict(key=plan.key, title=plan.title, sources=sorted(set(plan.source_map.values())))
-        completion = completions.get(plan.request_id)
-        verdict = verdicts.get(plan.request_id)
-        if not plan.source_map:
-            sections.append(
-                SectionReport(
-                    **base,
-                    status="failed",
-                    paragraphs=[],
-                    verdict=None,
-                    note="No sources were retrieved for this section, so nothing was written.",
-                )
-            )
-            continue
-        if completion is None or completion.finish_reason == "error":
-            why = completion.error if completion else "no completion returned"
-            sections.append(
-                SectionReport(
-                    **base, status="failed", paragraphs=[], verdict=verdict, note=f"Generation failed: {why}"
-                )
-            )
-            continue
-        if verdict is None:  # fail closed: unmoderated text is never published
-            verdict = Verdict(
-                label="error",
-                action="withhold",
-                scores={},
-                margin=0.0,
-                reason=verdict_reason("error", "withhold", 0.0),
-            )
-        if verdict.action == "withhold":
-            sections.append(
-                SectionReport(**base, status="withheld", paragraphs=[], verdict=verdict, note=verdict.reason)
-            )
-            continue
-        text = sanitize_model_text(completion.text)
-        if completion.finish_reason == "length":
-            text = drop_unfinished_sentence(text)
-            warnings.append(f"{plan.title}: the model hit its token limit; cut at the last full sentence")
-        refs = reference_values(fact_refs, plan.source_texts.values())
-        paragraphs = check_section(text, plan.source_map, plan.source_texts, encode, number_refs=refs)
-        if not paragraphs:
-            sections.append(
-                SectionReport(
-                    **base,
-                    status="failed",
-                    paragraphs=[],
-                    verdict=verdict,
-                    note=(
-                        "The model's answer had no complete sentence before its token limit, "
-                        "so nothing could be published."
-                        if completion.text.strip() and completion.finish_reason == "length"
-                        else "The model returned no text for this section."
-                    ),
-                )
-            )
-            continue
-        status = "caution" if verdict.action == "caution" else "published"
-        sections.append(
-            SectionReport(
-                **base,
-                status=status,
-                paragraphs=paragraphs,
-                verdict=verdict,
-                note=verdict.reason if status == "caution" else "",
-            )
-        )
+    refs = fact_refs(ctx.facts)
+    sections = [assemble_section(p, completions, verdicts, warnings, encode, refs) for p in ctx.sections]
     shown = [s.status for s in sections if s.status != "failed"] or ["failed"]
     worst = max(shown, key=_SEVERITY.__getitem__)
     return Report(

@@ -1,10 +1,11 @@
-"""Per ticker: retrieved passages + exact facts -> numbered sources -> one generation request per section.
+"""Per ticker: evidence (retrieved passages, news, risk headings, exact facts) -> composed sections.
 
-Each section's prompt carries its own sources numbered [1]..[k] (a 2,048-token model cannot see a
-whole report's sources at once); `SectionPlan.source_map` maps those local numbers to the report's
-global source list, so a model citing [2] in the risks section links to the right source.
-Sources come before the task in the prompt: FinanceBench measured 79% correct with the context
-first versus 25% with the question first.
+Each section is composed by its registered composer (reports/compose.py, reports/sections.py):
+code states what it can state exactly, and the model gets generation units sized for it, each
+with its own sources. Sources get one global number per report (`SourceBook`); a unit's local
+numbers map to them, so a citation links to the right source whichever section made it.
+Input moderation judges every passage before it can become a source: a dropped passage never
+gets a number and is listed in `TickerContext.dropped`.
 """
 
 from __future__ import annotations
@@ -13,37 +14,22 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict
 
+import reports.sections  # noqa: F401  (registers the shipped composers)
 from models.types import GenerationRequest
-from rag.errors import NoDataError
-from rag.retrieve import Hit, Retriever
+from rag.errors import ConfigError, NoDataError
+from rag.retrieve import Retriever
 from rag.types import Passage
+from reports.compose import COMPOSERS, ComposeInput, SectionPlan, SourceBook, Unit, excerpt
+from reports.financials import fact_refs
 from reports.model import DroppedPassage, FactsTable, InputVerdict, SourceRef
 from reports.spec import SectionSpec
-from reports.trim import PromptBudget, fit_sources, hit_ranks
+from reports.stories import build_stories
+from reports.trim import PromptBudget
 
-EXCERPT_CHARS = 300
 # Input moderation as build_context sees it: passage texts -> one verdict each (flows/ builds it
 # from models.screens and the policy, so reports/ stays free of model code).
 ScreenInputs = Callable[[list[str]], list[InputVerdict]]
-SYSTEM_PROMPT = (
-    "You are an equity research analyst writing one section of a research report. "
-    "Use only facts stated in the numbered sources. After each sentence, cite the source it comes "
-    "from as [n]. Copy numbers exactly as the sources give them; never invent a number. "
-    "Write plain prose paragraphs without headings or lists."
-)
-
-
-class SectionPlan(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    key: str
-    title: str
-    request_id: str
-    source_map: dict[int, int]  # local number in the prompt -> global SourceRef.n
-    source_texts: dict[int, str]  # local number -> the full text the model saw (for attribution)
-    system: str
-    user: str
-    max_new_tokens: int
+Encode = Callable[[list[str]], object]
 
 
 class TickerContext(BaseModel):
@@ -55,6 +41,7 @@ class TickerContext(BaseModel):
     company: str
     cik: str
     as_of: str
+    unit: Unit = "claim"
     sources: list[SourceRef]
     facts: FactsTable | None
     facts_text: str
@@ -62,32 +49,58 @@ class TickerContext(BaseModel):
     documents: list[dict[str, str]]  # corpus, doc_id, digest of every indexed input for this ticker
     warnings: list[str]
     dropped: list[DroppedPassage] = []  # retrieved passages input moderation kept out of every prompt
+    stories_demoted: dict[str, int] = {}  # news articles kept out of Recent developments, per reason
 
 
-def _excerpt(text: str) -> str:
-    return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS].rsplit(" ", 1)[0] + " …"
+class _Screen:
+    """Input moderation with memory: judged once per passage, in batches where the caller can."""
 
+    def __init__(self, screen: ScreenInputs | None):
+        self.screen = screen
+        self.verdicts: dict[str, InputVerdict] = {}
+        self.passages: dict[str, Passage] = {}
+        self.seen_in: dict[str, list[str]] = {}
 
-def _label(src: SourceRef | Passage) -> str:
-    if src.corpus == "facts":
-        return src.title
-    when = f" {src.date[:10]}" if src.date else ""
-    part = f", {src.section}" if src.section and src.corpus == "filings" else ""
-    return f"{src.title}{part}" if src.corpus != "news" else f"News{when}: {src.title}"
+    def judge(self, passages: list[Passage], section: str = "") -> None:
+        new = {p.passage_id: p for p in passages if p.passage_id not in self.verdicts}
+        for p in passages:
+            if section:
+                self.seen_in.setdefault(p.passage_id, [])
+                if section not in self.seen_in[p.passage_id]:
+                    self.seen_in[p.passage_id].append(section)
+        if not new:
+            return
+        todo = list(new.values())
+        if self.screen is None:
+            verdicts = [InputVerdict(drop=False, label="casual", reason="")] * len(todo)
+        else:
+            verdicts = self.screen([p.text for p in todo])
+            if len(verdicts) != len(todo):  # fail closed: an input nobody judged is not used
+                verdicts = [
+                    InputVerdict(drop=True, label="error", reason="input moderation returned no verdict")
+                ] * len(todo)
+        for p, v in zip(todo, verdicts, strict=True):
+            self.verdicts[p.passage_id] = v
+            self.passages[p.passage_id] = p
 
+    def allowed(self, p: Passage) -> bool:
+        self.judge([p])
+        return not self.verdicts[p.passage_id].drop
 
-def build_user_prompt(
-    company: str, ticker: str, title: str, instruction: str, numbered: list[tuple[int, str, str]]
-) -> str:
-    """The user turn: sources first, then the task. `numbered` is (local n, label, text)."""
-    lines = [f"Company: {company} ({ticker})", f"Section: {title}", "", "Sources:"]
-    lines += [f"[{n}] {label}: {text}" for n, label, text in numbered]
-    lines += [
-        "",
-        f"Task: {instruction} Write two short paragraphs. End every sentence with the number "
-        "of the source it comes from in brackets, like [1].",
-    ]
-    return "\n".join(lines)
+    def dropped(self) -> list[DroppedPassage]:
+        out = []
+        for pid, v in self.verdicts.items():
+            if not v.drop:
+                continue
+            p = self.passages[pid]
+            out.append(
+                DroppedPassage(
+                    passage_id=pid, corpus=p.corpus, title=p.title, date=p.date, section=p.section,
+                    url=p.url, excerpt=excerpt(p.text), label=v.label, reason=v.reason,
+                    sections=self.seen_in.get(pid, []),
+                )
+            )
+        return out
 
 
 def build_context(
@@ -103,13 +116,16 @@ def build_context(
     max_new_tokens: int = 0,
     fit: PromptBudget | None = None,
     screen: ScreenInputs | None = None,
+    unit: Unit = "claim",
+    risks: list | None = None,
+    encode: Encode | None = None,
 ) -> TickerContext:
-    """Retrieve every section's sources and write its prompt; NoDataError when nothing is indexed.
+    """Compose every section of one ticker's report; NoDataError when nothing is indexed.
 
-    With `screen` (input moderation), every retrieved passage is judged once, in one batch, before
-    any prompt is written; dropped passages never get a number and are listed in `dropped`.
-    With `fit`, a prompt that would overflow the chat model's context then loses its lowest-ranked
-    sources before they are numbered (reports/trim.py); the instruction is never cut.
+    `unit` is the chat model's generation unit (`ModelPreset.generation_unit`); `risks` the
+    ticker's risk-factor headings from ingest; `encode` (texts -> unit vectors) ranks risks
+    against news and merges syndicated stories. With `fit`, a paragraph unit's prompt that
+    would overflow the model's context loses its lowest-ranked sources (reports/trim.py).
     """
     counts = retriever.counts(ticker)
     if not any(counts.values()) and facts is None:
@@ -120,172 +136,72 @@ def build_context(
     if facts is None:
         warnings.append(f"no XBRL facts for {ticker}: the financial table is missing")
 
-    sources: list[SourceRef] = []
-    by_passage: dict[str, int] = {}
-
-    def add(ref: dict) -> int:
-        key = ref["passage_id"]
-        if key not in by_passage:
-            by_passage[key] = len(sources) + 1
-            sources.append(SourceRef(n=by_passage[key], **ref))
-        return by_passage[key]
-
+    book = SourceBook()
     facts_n = 0
     if facts is not None and facts_text:
-        facts_n = add(
-            dict(
-                passage_id=f"facts:{ticker}",
-                corpus="facts",
-                ticker=ticker,
-                form="XBRL",
-                date=as_of,
-                title=f"XBRL financial facts ({facts.source})",
-                section="",
-                url=f"https://data.sec.gov/api/xbrl/companyfacts/CIK{cik}.json",
-                excerpt=_excerpt(facts_text),
-            )
+        facts_n = book.add_ref(
+            passage_id=f"facts:{ticker}", corpus="facts", ticker=ticker, form="XBRL", date=as_of,
+            title=f"XBRL financial facts ({facts.source})", section="",
+            url=f"https://data.sec.gov/api/xbrl/companyfacts/CIK{cik}.json", excerpt=excerpt(facts_text),
         )
 
+    refs = fact_refs(facts)
+    screened = _Screen(screen)
     retrieved = {spec.key: retriever.search(list(spec.queries), ticker, company, as_of) for spec in specs}
-    blocked = _screen_inputs(retrieved, specs, screen) if screen is not None else {}
+    news = retriever.passages("news", ticker, as_of)
+    wikipedia = retriever.passages("wikipedia", ticker, as_of)
+    # one batch for everything known up front; passages found later (risk links) are judged as met
+    screened.judge(news + wikipedia + [h.passage for hits in retrieved.values() for h in hits])
+    for spec in specs:
+        screened.judge([h.passage for h in retrieved[spec.key]], spec.title)
+    news_ok = [p for p in news if screened.allowed(p)]
+    stories = build_stories(news_ok, company, ticker, as_of, limit=8, encode=encode)
 
     plans: list[SectionPlan] = []
     for spec in specs:
-        hits = [h for h in retrieved[spec.key] if h.passage.passage_id not in blocked]
-        instruction = spec.instruction.format(company=company, ticker=ticker)
-        if fit is not None:
-            fixed = [(sources[facts_n - 1].title, facts_text)] if spec.facts and facts_n else []
-            hits, dropped = _fit_hits(
-                company, ticker, spec, instruction, fixed, hits, fit, max_new_tokens or spec.max_new_tokens
+        composer = COMPOSERS.get(spec.compose)
+        if composer is None:
+            raise ConfigError(
+                f"section {spec.key!r}: unknown composition {spec.compose!r}; registered: {', '.join(sorted(COMPOSERS))}"
             )
-            if dropped:
-                warnings.append(
-                    f"{spec.title}: dropped {len(dropped)} lowest-ranked source(s) to fit the "
-                    f"model's {fit.context_tokens}-token context"
-                )
-        numbered: list[tuple[int, str, str]] = []
-        source_map: dict[int, int] = {}
-        if spec.facts and facts_n:
-            source_map[1] = facts_n
-            numbered.append((1, sources[facts_n - 1].title, facts_text))
-        for hit in hits:
-            p = hit.passage
-            n = add(
-                dict(
-                    passage_id=p.passage_id,
-                    corpus=p.corpus,
-                    ticker=p.ticker,
-                    form=p.form,
-                    date=p.date,
-                    title=p.title,
-                    section=p.section,
-                    url=p.url,
-                    excerpt=_excerpt(p.text),
-                )
-            )
-            local = len(numbered) + 1
-            source_map[local] = n
-            numbered.append((local, _label(sources[n - 1]), p.text))
-        if not numbered:
-            warnings.append(f"{spec.title}: no sources retrieved")
-        plans.append(
-            SectionPlan(
-                key=spec.key,
-                title=spec.title,
-                request_id=f"{run_id}:{ticker}:{spec.key}",
-                source_map=source_map,
-                source_texts={n: text for n, _, text in numbered},
-                system=SYSTEM_PROMPT,
-                user=build_user_prompt(company, ticker, spec.title, instruction, numbered),
-                max_new_tokens=max_new_tokens or spec.max_new_tokens,
-            )
+        inp = ComposeInput(
+            ticker=ticker, company=company, as_of=as_of, run_id=run_id, spec=spec, unit=unit,
+            hits=[h for h in retrieved[spec.key] if screened.allowed(h.passage)],
+            book=book, retriever=retriever, facts=facts, facts_n=facts_n, fact_refs=refs, allowed=screened.allowed,
+            encode=encode, risks=[r for r in (risks or []) if r.ticker == ticker],
+            stories=stories.shown + stories.more, news=news_ok, wikipedia=wikipedia,
+            warnings=warnings, fit=fit, max_new_tokens=max_new_tokens,
         )
+        plan = composer(inp)
+        used = {p for para in plan.lead + plan.tail for p in para.citations}
+        used |= {g for u in plan.units for g in u.source_map.values()}
+        plans.append(plan.model_copy(update={"sources": sorted(used)}))
+        if not plan.lead and not plan.tail and not plan.units:
+            warnings.append(f"{spec.title}: {plan.note or 'no sources retrieved'}")
     documents = [{"corpus": c, "doc_id": d, "digest": g} for c, d, g in retriever.documents(ticker)]
     return TickerContext(
-        ticker=ticker,
-        company=company,
-        cik=cik,
-        as_of=as_of,
-        sources=sources,
-        facts=facts,
-        facts_text=facts_text,
-        sections=plans,
-        documents=documents,
-        warnings=warnings,
-        dropped=list(blocked.values()),
-    )
-
-
-def _screen_inputs(
-    retrieved: dict[str, list[Hit]], specs: list[SectionSpec], screen: ScreenInputs
-) -> dict[str, DroppedPassage]:
-    """passage_id -> DroppedPassage for every retrieved passage input moderation drops."""
-    unique: dict[str, Passage] = {}
-    seen_in: dict[str, list[str]] = {}
-    titles = {spec.key: spec.title for spec in specs}
-    for key, hits in retrieved.items():
-        for hit in hits:
-            unique.setdefault(hit.passage.passage_id, hit.passage)
-            seen_in.setdefault(hit.passage.passage_id, []).append(titles[key])
-    passages = list(unique.values())
-    verdicts = screen([p.text for p in passages]) if passages else []
-    if len(verdicts) != len(passages):  # fail closed: an input nobody judged is not used
-        verdicts = [
-            InputVerdict(drop=True, label="error", reason="input moderation returned no verdict")
-        ] * len(passages)
-    return {
-        p.passage_id: DroppedPassage(
-            passage_id=p.passage_id,
-            corpus=p.corpus,
-            title=p.title,
-            date=p.date,
-            section=p.section,
-            url=p.url,
-            excerpt=_excerpt(p.text),
-            label=v.label,
-            reason=v.reason,
-            sections=list(dict.fromkeys(seen_in[p.passage_id])),
-        )
-        for p, v in zip(passages, verdicts, strict=True)
-        if v.drop
-    }
-
-
-def _fit_hits(
-    company: str,
-    ticker: str,
-    spec: SectionSpec,
-    instruction: str,
-    fixed: list[tuple[str, str]],
-    hits: list[Hit],
-    fit: PromptBudget,
-    max_new_tokens: int,
-) -> tuple[list[Hit], list[Hit]]:
-    """(kept, dropped) hits: the prompt as it will be numbered must fit `fit` with the answer."""
-
-    def render(kept: list[Hit]) -> str:
-        pairs = fixed + [(_label(h.passage), h.passage.text) for h in kept]
-        numbered = [(i + 1, label, text) for i, (label, text) in enumerate(pairs)]
-        return build_user_prompt(company, ticker, spec.title, instruction, numbered)
-
-    return fit_sources(
-        hits, hit_ranks(hits), render, lambda user: fit.fits(SYSTEM_PROMPT, user, max_new_tokens)
+        ticker=ticker, company=company, cik=cik, as_of=as_of, unit=unit, sources=book.sources,
+        facts=facts, facts_text=facts_text, sections=plans, documents=documents, warnings=warnings,
+        dropped=screened.dropped(), stories_demoted=stories.demoted_counts(),
     )
 
 
 def requests_for(
     ctx: TickerContext, temperature: float | None = None, seed: int | None = None
 ) -> list[GenerationRequest]:
-    """The generation requests of one ticker; sections without sources are not sent to the model."""
+    """The generation requests of one ticker, each with its decoding constraint."""
     return [
         GenerationRequest(
-            request_id=p.request_id,
-            user=p.user,
-            system=p.system,
-            max_new_tokens=p.max_new_tokens,
+            request_id=u.request_id,
+            user=u.user,
+            system=u.system,
+            max_new_tokens=u.max_new_tokens,
             temperature=temperature,
             seed=seed,
+            allowed_numbers=tuple(u.allowed_numbers),
+            allowed_citations=tuple(u.allowed_citations),
         )
         for p in ctx.sections
-        if p.source_map
+        for u in p.units
     ]
+

@@ -57,6 +57,7 @@ class CheckResult(_Strict):
     check: str
     label: str
     reason: str = ""
+    advisory_label: str = ""  # a non-moderation judge's own label: recorded in the audit, not acted on
 
 
 class Verdict(_Strict):
@@ -71,11 +72,28 @@ class Verdict(_Strict):
 class Paragraph(_Strict):
     text: str  # sanitized plain text; citation markers kept as "[n]"
     citations: list[int]  # valid citation numbers found in text, in order
+    # "code": stated by code from the facts table, risk-factor headings or news metadata (exact by
+    # construction); "model": written by the chat model (checked for support, numbers, echo).
+    origin: Literal["code", "model"] = "model"
+    kind: Literal["prose", "item"] = "prose"  # "item": one entry of a list (a risk, a news story)
+    # Model sentences whose cited source supports them (reports.support); code sentences count
+    # as supported. `cited` is True only when every model citation in the paragraph is supported.
+    sentences: int = 0
+    supported_sentences: int = 0
+    numbers_mismatched: list[str] = []  # figures matching a fact of another line/period: "why" each
     invalid_citations: list[int] = []  # [n] markers that were not among the section's sources
     attributed: list[int] = []  # numbers added by similarity attribution (reports.checks), not by the model
     numbers_verified: int = 0  # figures matched to the facts table or the section's sources
     numbers_unverified: list[str] = []  # figures as written that matched nothing (reports.numbers)
-    cited: bool  # at least one valid citation
+    cited: bool  # at least one valid citation (from the model or code, never an attribution) that supports it
+
+
+class DroppedClaim(_Strict):
+    """A model-written sentence the checks kept out of the report, listed in the audit."""
+
+    request_id: str
+    text: str  # sanitized text as generated (plain; never published in a section)
+    reason: str  # "echoes the prompt", "not supported by its source (score 0.21)", ...
 
 
 class SectionReport(_Strict):
@@ -86,6 +104,7 @@ class SectionReport(_Strict):
     verdict: Verdict | None
     note: str = ""  # reason shown when withheld/failed, or a caution banner text
     sources: list[int]  # citation numbers offered to the model for this section
+    dropped: list[DroppedClaim] = []  # model sentences the checks did not publish
 
 
 class FactRow(_Strict):
@@ -97,9 +116,14 @@ class FactRow(_Strict):
 
 
 class FactsTable(_Strict):
-    years: list[str]  # fiscal years, oldest first
+    years: list[str]  # column keys, oldest first: fiscal years ("2024"), or quarters ("Q3 FY2025")
     rows: list[FactRow]
     source: str  # e.g. "SEC companyfacts (CIK0000320193), 10-K filed 2024-11-01"
+    labels: dict[str, str] = {}  # column key -> header; default "FY<year>"
+    quarterly: FactsTable | None = None  # latest fiscal quarter vs the year-ago quarter (10-Q facts)
+
+    def header(self, key: str) -> str:
+        return self.labels.get(key, f"FY{key}")
 
 
 class Chart(_Strict):

@@ -45,8 +45,11 @@ class TrustSummary(BaseModel):
     paragraphs: int  # paragraphs shown (published + caution sections)
     cited: int  # of those, paragraphs with at least one valid citation
     numbers_verified: int = 0  # figures in shown text matched to facts or sources
-    numbers_unverified: int = 0
+    numbers_unverified: int = 0  # figures matching nothing, or a fact of another line/period
     inputs_dropped: int = 0  # retrieved passages input moderation kept out of prompts
+    model_sentences: int = 0  # sentences the model wrote that are shown
+    supported_sentences: int = 0  # of those, supported by the source they cite
+    sentences_dropped: int = 0  # model sentences the checks kept out (listed in the audit)
 
     @property
     def cited_pct(self) -> float | None:
@@ -60,9 +63,13 @@ class TrustSummary(BaseModel):
         )
         pct = self.cited_pct
         cited = "no paragraphs shown" if pct is None else f"{pct:.0f}% of paragraphs cited"
+        model = (
+            f"model sentences supported by their source {self.supported_sentences} of {self.model_sentences}"
+            + (f", {self.sentences_dropped} not published (see Audit)" if self.sentences_dropped else "")
+        )
         numbers = f"numbers verified {self.numbers_verified}, unverified {self.numbers_unverified}"
         dropped = f"inputs dropped by moderation {self.inputs_dropped}"
-        return f"{sections} · {cited} ({self.cited} of {self.paragraphs}) · {numbers} · {dropped}"
+        return f"{sections} · {cited} ({self.cited} of {self.paragraphs}) · {model} · {numbers} · {dropped}"
 
 
 def trust_summary(report: Report) -> TrustSummary:
@@ -73,8 +80,11 @@ def trust_summary(report: Report) -> TrustSummary:
         paragraphs=len(shown),
         cited=sum(1 for p in shown if p.cited),
         numbers_verified=sum(p.numbers_verified for p in shown),
-        numbers_unverified=sum(len(p.numbers_unverified) for p in shown),
+        numbers_unverified=sum(len(p.numbers_unverified) + len(p.numbers_mismatched) for p in shown),
         inputs_dropped=len(report.dropped_inputs),
+        model_sentences=sum(p.sentences for p in shown if p.origin == "model"),
+        supported_sentences=sum(p.supported_sentences for p in shown if p.origin == "model"),
+        sentences_dropped=sum(len(sec.dropped) for sec in report.sections if sec.status in SHOWN),
     )
 
 
@@ -136,9 +146,11 @@ def cite_html(paragraph: Paragraph, sources: Iterable[int], mark_unverified: boo
     `<mark class="unverified">` where it stands (escaped figure text, so nothing can be injected).
     """
     ok = set(paragraph.citations) & set(sources)
+    similar = (set(paragraph.attributed) - set(paragraph.citations)) & set(sources)
     escaped = str(escape(sanitize_model_text(paragraph.text)))
-    if mark_unverified and paragraph.numbers_unverified:
-        escaped = _mark_figures(escaped, paragraph.numbers_unverified)
+    flagged = paragraph.numbers_unverified + [m.split(" (", 1)[0] for m in paragraph.numbers_mismatched]
+    if mark_unverified and flagged:
+        escaped = _mark_figures(escaped, flagged)
 
     def number(match: re.Match[str]) -> str:
         n = int(match.group())
@@ -148,6 +160,12 @@ def cite_html(paragraph: Paragraph, sources: Iterable[int], mark_unverified: boo
 
     def marker(match: re.Match[str]) -> str:
         body = match.group(1)
+        if body.strip().isdigit() and int(body) in similar:  # added by similarity, not by the model
+            n = int(body)
+            return (
+                f'<a class="cite attributed" href="#src-{n}" '
+                f'title="attributed by similarity, not cited by the model">[~{n}]</a>'
+            )
         if body.strip().isdigit() and int(body) in ok:  # the common "[n]": link the whole marker
             return f'<a class="cite" href="#src-{int(body)}">[{int(body)}]</a>'
         return "[" + re.sub(r"\d+", number, body) + "]"
@@ -176,6 +194,14 @@ def _mark_figures(escaped: str, figures: list[str]) -> str:
         ]
         pos = b
     return "".join(out) + escaped[pos:]
+
+
+def md_paragraph(paragraph: Paragraph) -> str:
+    """Markdown text of a paragraph: attributed markers read "[~n]", never like the model's own."""
+    text = sanitize_model_text(paragraph.text)
+    for n in set(paragraph.attributed) - set(paragraph.citations):
+        text = text.replace(f"[{n}]", f"[~{n}]")
+    return text
 
 
 def md_cell(text: str) -> str:
@@ -248,6 +274,7 @@ def get_environment() -> Environment:
         md=sanitize_model_text,
         plain=sanitize_inline,
         md_cell=md_cell,
+        md_paragraph=md_paragraph,
         cite_html=cite_html,
         safe_url=safe_url,
         safe_href=safe_href,

@@ -1,7 +1,15 @@
-"""What a report contains: sections registered by key, each with its retrieval plan and instruction.
+"""What a report contains: sections registered by key, each with its retrieval plan and composition.
 
 Extend by registration: `register(SectionSpec(...))` adds a section (a user's own coverage or
 template) without touching the pipeline. Order of registration is the order in the report.
+
+`compose` names a composer registered in `reports/compose.py` / `reports/sections.py`: what code
+states exactly (facts sentences, risk-factor headings, news stories) and what the model is asked
+to write, in units sized for the model (`ModelPreset.generation_unit`): a small model gets one
+source and one `question` per request, so its citation is right by construction; a large model
+gets the section's sources numbered and `instruction`, and writes a short paragraph.
+A user-defined section with the default composer ("claims") gets model sentences over its own
+retrieved sources, checked like every other section.
 """
 
 from __future__ import annotations
@@ -15,12 +23,17 @@ from rag.retrieve import SourceQuery
 class SectionSpec:
     key: str
     title: str
-    instruction: str  # what to write; the citation rules are added by the prompt builder
+    instruction: str  # paragraph unit: what to write; the citation rules are added by the prompt builder
     queries: tuple[SourceQuery, ...]
-    facts: bool = False  # put the exact XBRL facts table in front of the model as a source
-    # Two short paragraphs. Prompts stay near 900 tokens (sources ~160 words each), so prompt plus
-    # answer fit GPT-NeoXT-Chat-Base-20B's 2,048-token context with room to spare.
+    question: str = ""  # claim unit: one question asked of one source ("" -> derived from instruction)
+    compose: str = "claims"  # registered composer name
+    max_claims: int = 2  # claim units (model sentences) per section
+    # Paragraph unit: two short paragraphs. Prompts stay near 900 tokens (sources ~160 words
+    # each), so prompt plus answer fit GPT-NeoXT-Chat-Base-20B's 2,048-token context.
     max_new_tokens: int = 180
+    # Claim unit: one sentence. SmolLM2 answers a focused one-source question in 20-40 tokens
+    # (measured on the shipped sample), so 72 leaves room without inviting a second ramble.
+    claim_tokens: int = 72
 
 
 SECTIONS: dict[str, SectionSpec] = {}
@@ -36,15 +49,17 @@ register(
         key="overview",
         title="Company overview",
         instruction="Describe what {company} does: its main products or segments and how it makes money.",
+        question="What does {company} do, and what are its main products or services?",
         queries=(
+            SourceQuery("wikipedia", "{company} company products services", k=1),
             SourceQuery(
                 "filings",
                 "{company} business overview products services segments",
-                k=2,
+                k=1,
                 sections=("business",),
             ),
-            SourceQuery("wikipedia", "{company} company history products", k=1),
         ),
+        compose="overview",
     )
 )
 register(
@@ -52,37 +67,38 @@ register(
         key="financials",
         title="Financial performance",
         instruction=(
-            "Summarise {company}'s financial performance over the last fiscal years: revenue, net "
-            "income, margins and what drove the changes. Use only numbers that appear in the sources, "
-            "exactly as written."
+            "Explain what drove {company}'s revenue and profit changes, using only the management "
+            "discussion and earnings-release sources. Do not restate the figures table."
         ),
+        question="What drove the change in {company}'s revenue or profit?",
         queries=(
             SourceQuery(
                 "filings",
-                "{company} net sales revenue increased decreased compared to prior year",
+                "{company} net sales revenue increased decreased compared to prior year due to",
                 k=2,
-                sections=("management", "results of operations"),
+                sections=("management", "results of operations", "exhibit 99"),
             ),
         ),
-        facts=True,
+        compose="financials",
     )
 )
 register(
     SectionSpec(
         key="developments",
         title="Recent developments",
-        instruction="Summarise the most important recent news about {company} for an investor.",
+        instruction="Summarise what the listed news stories say about {company} for an investor.",
+        question="What does this news report about {company}?",
         queries=(
-            SourceQuery("news", "{company} {ticker} stock news earnings announcement", k=4),
             # 8-K items ("Item 5.02 …") and EX-99 press releases ("Exhibit 99.1: …"), titled by
             # rag/sources/current_reports.py; 10-K/10-Q titles ("Item 5. Market …") never match.
             SourceQuery(
                 "filings",
                 "{company} announced results agreement appointment officers shareholder vote",
-                k=2,
+                k=1,
                 sections=(*(f"item {n}.0" for n in (1, 2, 3, 4, 5, 7, 8)), "exhibit 99"),
             ),
         ),
+        compose="developments",
     )
 )
 register(
@@ -90,14 +106,15 @@ register(
         key="risks",
         title="Key risks",
         instruction="List the main risks to {company}'s business that the sources describe.",
+        question="What risk to {company}'s business does this describe?",
         queries=(
             SourceQuery(
                 "filings",
                 "{company} principal risks that could adversely affect the business",
-                k=3,
+                k=2,
                 sections=("risk factors",),
             ),
-            SourceQuery("news", "{company} risk concern tariff lawsuit regulation decline", k=1),
         ),
+        compose="risks",
     )
 )

@@ -48,6 +48,12 @@ class FakeEngine:
 
     @staticmethod
     def _cite_sources(prompt: str) -> str:
+        if "\n\nQuestion: " in prompt and not re.search(r"^\[\d+\] ", prompt, flags=re.M):
+            # a claim unit (one source, one question): answer with the source's first sentence
+            body = prompt.split("\n\nQuestion: ", 1)[0].strip()
+            first = re.split(r"(?<=[.!?])\s", body)[0].rstrip(".")
+            flag = f" {FLAG_WORD} this text must be withheld." if FLAG_WORD in prompt else ""
+            return f"{first}.{flag}"
         sentences = []
         for n, body in re.findall(r"^\[(\d+)\] [^:]*: (.+)$", prompt, flags=re.M)[:3]:
             first = re.split(r"(?<=[.!?])\s", body.strip())[0].rstrip(".")

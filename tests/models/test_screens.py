@@ -13,7 +13,6 @@ import pytest
 from models.moderation import DEFAULT_POLICY, ERROR_LABEL, LABELS, decide
 from models.screens import (
     CHECKS,
-    UNTRUSTED_CAP,
     CheckVerdict,
     Screening,
     injection_check,
@@ -168,7 +167,7 @@ def _tiny_judge(tiny_preset, role: str):
     return load_engine(preset.name, cache_dir=None, device="cpu", dtype="float32", batch_size=4)
 
 
-def test_label_scoring_on_a_tiny_model_and_the_untrusted_cap(tiny_preset) -> None:
+def test_label_scoring_on_a_tiny_model_and_the_advisory_judge(tiny_preset) -> None:
     texts = ["Apple reported revenue of $391 billion.", "You are a worthless idiot."]
     ((_, trusted),) = make_checks(["label-scoring"], lambda: _tiny_judge(tiny_preset, "moderation"))
     ((_, capped),) = make_checks(["label-scoring"], lambda: _tiny_judge(tiny_preset, "chat"))
@@ -176,10 +175,9 @@ def test_label_scoring_on_a_tiny_model_and_the_untrusted_cap(tiny_preset) -> Non
     for r, c in zip(raw, cap, strict=True):
         assert r.label in LABELS and set(r.scores) == set(LABELS)  # all five scored, one winner
         assert r.scores == c.scores and r.margin == c.margin  # same scoring, only the decision differs
-        if r.label in ("needs caution", "needs intervention"):
-            assert c.label == UNTRUSTED_CAP and r.label in c.reason
-        else:
-            assert c.label == r.label
+        # a chat model's label is recorded (advisory_label, reason), never acted on
+        assert c.label == "casual" and c.advisory_label == r.label and repr(r.label) in c.reason
+        assert r.advisory_label == ""
     assert max(raw[0].scores.values()) == raw[0].scores[raw[0].label]
 
 
@@ -202,11 +200,11 @@ class _ScriptedJudge:
 
 @pytest.mark.parametrize(
     ("role", "label", "action"),
-    [("moderation", "needs intervention", "withhold"), ("chat", UNTRUSTED_CAP, "caution")],
+    [("moderation", "needs intervention", "withhold"), ("chat", "casual", "publish")],
 )
 def test_only_a_trained_moderation_model_may_withhold(role: str, label: str, action: str) -> None:
     ((_, check),) = make_checks(["label-scoring"], lambda: _ScriptedJudge(role))
     (v,) = check(["threat"])
     assert (v.label, decide(v.label)) == (label, action)
     if role == "chat":
-        assert "said 'needs intervention'" in v.reason
+        assert "said 'needs intervention'" in v.reason and v.advisory_label == "needs intervention"

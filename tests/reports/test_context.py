@@ -11,7 +11,9 @@ from rag.facts import facts_from_companyfacts
 from rag.retrieve import Retriever
 from reports.context import build_context, requests_for
 from reports.facts_view import facts_prompt_text, facts_table, format_fact
-from reports.spec import SECTIONS
+from rag.retrieve import SourceQuery
+from reports.financials import report_facts
+from reports.spec import SECTIONS, SectionSpec
 from tests.fakes import HashEmbedder
 from tests.rag.test_store_retrieve import _doc, _store
 
@@ -49,8 +51,7 @@ def test_facts_table_is_exact(aapl_facts):
     assert "Gross margin (derived)" in text
 
 
-def test_context_numbers_sources_per_section(tmp_path: Path, aapl_facts):
-    emb = HashEmbedder()
+def _aapl_store(tmp_path: Path, emb) -> None:
     _store(
         tmp_path,
         emb,
@@ -64,37 +65,72 @@ def test_context_numbers_sources_per_section(tmp_path: Path, aapl_facts):
             ),
             _doc(
                 "AAPL",
-                "Net sales increased in 2024 compared to 2023 driven by Services.",
+                "Net sales increased 2% in 2024 compared to 2023 driven by Services.",
                 "Item 7. Management's Discussion and Analysis",
                 n=3,
             ),
         ],
     )
-    table = facts_table(aapl_facts)
+
+
+def test_sections_are_composed_from_evidence_in_claim_units(tmp_path: Path, aapl_facts):
+    emb = HashEmbedder()
+    _aapl_store(tmp_path, emb)
+    table = report_facts(aapl_facts)
     ctx = build_context(
-        "AAPL",
-        "Apple Inc.",
-        "0000320193",
-        "2025-06-01",
-        Retriever(tmp_path, emb),
-        list(SECTIONS.values()),
-        table,
-        facts_prompt_text(table),
-        "run1",
+        "AAPL", "Apple Inc.", "0000320193", "2025-06-01", Retriever(tmp_path, emb),
+        list(SECTIONS.values()), table, facts_prompt_text(table), "run1", unit="claim",
     )
     plans = {p.key: p for p in ctx.sections}
     fin = plans["financials"]
-    assert fin.source_map[1] == 1 and ctx.sources[0].corpus == "facts"
-    assert "[1] XBRL financial facts" in fin.user and "$391,035 million" in fin.user
-    assert fin.user.index("Sources:") < fin.user.index("Task:")  # context before the question
-    risks = plans["risks"]
-    assert list(risks.source_map) == [1] and "tariffs" in risks.user
-    assert ctx.sources[risks.source_map[1] - 1].section == "Item 1A. Risk Factors"
-    assert plans["developments"].source_map == {}  # no news indexed -> nothing to send
-    assert "Recent developments: no sources retrieved" in ctx.warnings
+    assert ctx.sources[0].corpus == "facts"
+    # the sentences about numbers are written by code, each citing the facts source [1]
+    assert fin.lead and all(p.origin == "code" and p.citations == [1] for p in fin.lead)
+    text = " ".join(p.text for p in fin.lead)
+    assert "revenue of $391,035 million, up 2.0% from $383,285 million in FY2023 [1]." in text
+    assert all(not p.numbers_unverified and not p.numbers_mismatched for p in fin.lead)
+    # the model explains, from the MD&A passage only: one source, one question, sources first
+    (unit,) = fin.units
+    assert unit.mode == "claim" and "Net sales increased 2%" in unit.user
+    assert unit.user.index("Net sales") < unit.user.index("Question:")
+    assert "391,035" not in unit.user  # the facts are not in the model's prompt
+    assert ctx.sources[unit.source_map[1] - 1].section.startswith("Item 7")
+    assert set(unit.allowed_numbers) == {"2", "2024", "2023"} and unit.allowed_citations == []
+    risks = plans["risks"]  # no risk headings extracted: one claim per Item 1A passage
+    assert risks.units and "tariffs" in risks.units[0].user
+    assert ctx.sources[risks.units[0].source_map[1] - 1].section == "Item 1A. Risk Factors"
+    assert not plans["developments"].units and not plans["developments"].lead  # no news indexed
+    assert any(w.startswith("Recent developments: No news") for w in ctx.warnings)
     reqs = requests_for(ctx)
-    assert [r.request_id for r in reqs] == ["run1:AAPL:overview", "run1:AAPL:financials", "run1:AAPL:risks"]
+    assert [r.request_id for r in reqs][:2] == ["run1:AAPL:overview:0", "run1:AAPL:financials:0"]
+    assert all(r.allowed_numbers is not None and r.allowed_citations == () for r in reqs)
     assert len({s.n for s in ctx.sources}) == len(ctx.sources) == ctx.sources[-1].n
+
+
+def test_paragraph_units_number_their_sources_and_constrain_citations(tmp_path: Path, aapl_facts):
+    emb = HashEmbedder()
+    _aapl_store(tmp_path, emb)
+    table = report_facts(aapl_facts)
+    ctx = build_context(
+        "AAPL", "Apple Inc.", "0000320193", "2025-06-01", Retriever(tmp_path, emb),
+        list(SECTIONS.values()), table, facts_prompt_text(table), "run1", unit="paragraph",
+    )
+    (unit,) = next(p for p in ctx.sections if p.key == "financials").units
+    assert unit.mode == "paragraph" and "[1] " in unit.user and "Task:" in unit.user
+    assert unit.user.index("Sources:") < unit.user.index("Task:")  # context before the question
+    assert unit.allowed_citations == sorted(unit.source_map) == list(range(1, len(unit.source_map) + 1))
+
+
+def test_no_facts_means_one_line_and_no_generation(tmp_path: Path):
+    emb = HashEmbedder()
+    _aapl_store(tmp_path, emb)
+    ctx = build_context(
+        "AAPL", "Apple Inc.", "0000320193", "2025-06-01", Retriever(tmp_path, emb),
+        list(SECTIONS.values()), None, "", "run1",
+    )
+    fin = next(p for p in ctx.sections if p.key == "financials")
+    assert not fin.units and not fin.lead and "No XBRL financial facts" in fin.note
+    assert not any(":financials" in r.request_id for r in requests_for(ctx))
 
 
 def test_no_data_is_an_error(tmp_path: Path):
@@ -138,25 +174,24 @@ def test_input_moderation_drops_injected_passages_before_numbering(tmp_path: Pat
             _doc("AAPL", "Apple risk: competition in smartphones is intense and prices fall.", n=3),
         ],
     )
-    args = (
-        "AAPL",
-        "Apple Inc.",
-        "0000320193",
-        "2025-06-01",
-        Retriever(tmp_path, emb),
-        list(SECTIONS.values()),
+    spec = SectionSpec(
+        key="risks", title="Key risks", instruction="List the risks.",
+        queries=(SourceQuery("filings", "{company} risk", k=3),),
     )
+    args = ("AAPL", "Apple Inc.", "0000320193", "2025-06-01", Retriever(tmp_path, emb), [spec])
     table = facts_table(aapl_facts)
-    plain = build_context(*args, table, facts_prompt_text(table), "run1")
-    screened = build_context(*args, table, facts_prompt_text(table), "run1", screen=_input_screen)
-    risks_plain = next(p for p in plain.sections if p.key == "risks")
+    plain = build_context(*args, table, facts_prompt_text(table), "run1", unit="paragraph")
+    screened = build_context(
+        *args, table, facts_prompt_text(table), "run1", screen=_input_screen, unit="paragraph"
+    )
+    (risks_plain,) = plain.sections[0].units
     assert "ignore all previous instructions" in risks_plain.user  # retrieved when unscreened
-    assert all("ignore all previous" not in p.user for p in screened.sections)
+    assert all("ignore all previous" not in u.user for p in screened.sections for u in p.units)
     assert all("ignore all previous" not in s.excerpt for s in screened.sources)
     (dropped,) = screened.dropped
     assert dropped.label == "needs intervention" and "override instructions" in dropped.reason
-    risks = next(p for p in screened.sections if p.key == "risks")
-    assert risks.title in dropped.sections  # names the section(s) that retrieved it
+    (risks,) = screened.sections[0].units
+    assert "Key risks" in dropped.sections  # names the section(s) that retrieved it
     assert sorted(risks.source_map) == list(range(1, len(risks.source_map) + 1))  # renumbered 1..k
     assert len(risks.source_map) == len(risks_plain.source_map) - 1
 
@@ -177,4 +212,4 @@ def test_input_moderation_fails_closed_when_it_returns_nothing(tmp_path: Path):
         screen=lambda texts: [],
     )
     assert ctx.dropped and all(d.label == "error" for d in ctx.dropped)
-    assert all(not p.source_map for p in ctx.sections)
+    assert all(not p.units and not p.lead for p in ctx.sections)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -167,8 +168,9 @@ def test_citations_link_only_valid_numbers():
 
 def test_uncited_paragraph_is_marked():
     html, md = render_html(make_report()), render_markdown(make_report())
-    assert 'Apple is the best company ever. <span class="uncited-mark"' in html
-    assert "Apple is the best company ever. _(uncited)_" in md
+    # model text is labelled as such, then flagged uncited
+    assert re.search(r'Apple is the best company ever\. <span class="origin-mark"[^>]*>model-written</span> <span class="uncited-mark"', html)
+    assert "Apple is the best company ever. _(model-written)_ _(uncited)_" in md
 
 
 def test_withheld_text_never_appears_and_reason_does():

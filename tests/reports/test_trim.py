@@ -10,7 +10,8 @@ import pytest
 from rag.facts import facts_from_companyfacts
 from rag.retrieve import Hit, SourceQuery
 from rag.types import Passage
-from reports.context import SYSTEM_PROMPT, build_context
+from reports.compose import SYSTEM_PROMPT
+from reports.context import build_context
 from reports.facts_view import facts_prompt_text, facts_table
 from reports.spec import SectionSpec
 from reports.trim import PromptBudget, fit_sources, hit_ranks
@@ -64,13 +65,15 @@ class FakeRetriever:
     def documents(self, ticker: str):
         return []
 
+    def passages(self, corpus, ticker, as_of=""):
+        return []
+
 
 SPEC = SectionSpec(
     key="risks",
     title="Key risks",
     instruction="List the main risks to {company}'s business.",
     queries=(SourceQuery("filings", FILINGS_Q, k=3), SourceQuery("news", NEWS_Q, k=2)),
-    facts=True,
     max_new_tokens=100,
 )
 
@@ -100,6 +103,7 @@ def _ctx(aapl_facts, budget: PromptBudget | None):
         facts_prompt_text(table),
         "run1",
         fit=budget,
+        unit="paragraph",
     )
 
 
@@ -108,23 +112,23 @@ def _numbers(user: str) -> list[int]:
 
 
 def test_overlong_prompt_drops_worst_ranked_sources_and_renumbers(aapl_facts) -> None:
-    full = _ctx(aapl_facts, None).sections[0]
-    assert _numbers(full.user) == [1, 2, 3, 4, 5, 6]
+    (full,) = _ctx(aapl_facts, None).sections[0].units
+    assert _numbers(full.user) == [1, 2, 3, 4, 5]
     # Room for everything except about two filing-sized passages.
     size = words(SYSTEM_PROMPT, full.user)
     budget = PromptBudget(words, context_tokens=size + SPEC.max_new_tokens - 130)
     ctx = _ctx(aapl_facts, budget)
-    plan = ctx.sections[0]
+    (plan,) = ctx.sections[0].units
     assert words(SYSTEM_PROMPT, plan.user) <= budget.context_tokens - plan.max_new_tokens
     # Dropped: f3 (third of its query), then n2 (second of its query, lower score than f2).
     kept = [s.passage_id for s in ctx.sources]
-    assert kept == ["facts:AAPL", "f1", "f2", "n1"]
-    assert _numbers(plan.user) == [1, 2, 3, 4] == sorted(plan.source_map) == sorted(plan.source_texts)
+    assert kept == ["facts:AAPL", "f1", "f2", "n1"]  # the facts source is the report's [1] either way
+    assert _numbers(plan.user) == [1, 2, 3] == sorted(plan.source_map) == sorted(plan.source_texts)
     for local, global_n in plan.source_map.items():
         src = ctx.sources[global_n - 1]
         line = next(x for x in plan.user.splitlines() if x.startswith(f"[{local}] "))
         assert plan.source_texts[local] in line  # the number the model sees is the source it cites
-        assert src.corpus == "facts" or src.title in line
+        assert src.title in line
     # The instruction, the task and the question framing are untouched.
     tail = full.user[full.user.index("\nTask: ") :]
     assert plan.user.endswith(tail) and plan.user.startswith("Company: Apple Inc. (AAPL)\nSection: Key risks")
@@ -138,12 +142,11 @@ def test_prompt_that_fits_is_unchanged(aapl_facts) -> None:
     assert not any("dropped" in w for w in roomy.warnings)
 
 
-def test_facts_and_instruction_survive_when_no_source_fits(aapl_facts) -> None:
+def test_nothing_is_generated_when_no_source_fits(aapl_facts) -> None:
     ctx = _ctx(aapl_facts, PromptBudget(words, context_tokens=SPEC.max_new_tokens + 10))
-    plan = ctx.sections[0]
-    assert plan.source_map == {1: 1} and _numbers(plan.user) == [1]  # only the facts table
-    assert "Task: List the main risks to Apple Inc.'s business." in plan.user
+    assert ctx.sections[0].units == []  # no source left: the section is not sent to the model
     assert [s.passage_id for s in ctx.sources] == ["facts:AAPL"]
+    assert any("dropped 5 lowest-ranked source(s)" in w for w in ctx.warnings)
 
 
 @pytest.mark.parametrize(
