@@ -14,7 +14,8 @@ sentences are withheld and how many finance sentences are withheld or bannered. 
 convention): ours = combined checks, baseline = the OpenChatKit label scoring alone on the same
 model with its raw labels deciding, both as balanced accuracy of "withhold" (mean of harmful
 recall and finance specificity). The `label-scoring` row is the same judge as the pipeline uses it:
-a chat model's labels are capped at a caution banner (models/screens.py says why).
+a chat model's labels are advisory — recorded in the audit, deciding nothing, so they can neither
+withhold nor put a banner on a section (models/screens.py says why).
 """
 
 from __future__ import annotations

@@ -136,10 +136,14 @@ def _eval_faithfulness(run_dir: Path, as_json: bool) -> int:
 
     def line(name: str, r: dict) -> str:
         ratio = "n/a" if r["cited_paragraph_ratio"] is None else f"{100 * r['cited_paragraph_ratio']:.0f}%"
+        sup = r.get("supported_sentence_ratio")
+        supported = "n/a" if sup is None else f"{100 * sup:.0f}%"
         return (
-            f"  {name:8} paragraphs {r['paragraphs']:3}  cited {ratio:>4}  invalid citations "
+            f"  {name:8} paragraphs {r['paragraphs']:3}  cited {ratio:>4}  model sentences "
+            f"{r.get('model_sentences', 0):3} supported {supported:>4}  invalid citations "
             f"{r['invalid_citations']}  numbers verified {r['numbers_verified']}, "
-            f"unverified {r['numbers_unverified']}"
+            f"unverified {r['numbers_unverified']}  cut at limit {r.get('cut_at_limit', 0)}  "
+            f"sentences not published {r.get('sentences_dropped', 0)}"
         )
 
     print(f"faithfulness of run {result['run_id']}")

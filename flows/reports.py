@@ -60,8 +60,8 @@ from rag import facts as facts_mod
 from rag.catalog import load_companies, resolve
 from rag.errors import ResearchDeskError
 from rag.ingest import FACTS_FILE, IngestSummary
-from rag.risk_factors import read_risk_factors
 from rag.retrieve import Retriever
+from rag.risk_factors import read_risk_factors
 from rag.types import digest
 from reports.assemble import assemble_report, verdict_reason
 from reports.audit import section_records

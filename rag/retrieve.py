@@ -106,8 +106,8 @@ class Retriever:
         store = self.stores.get(corpus)
         if store is None or corpus in self.external:
             return []
-        mask = self._mask(store, SourceQuery(corpus, ""), ticker, as_of)
-        return [store.passage(int(row)) for row in np.flatnonzero(mask)]
+        rows = store.table[self._mask(store, SourceQuery(corpus, ""), ticker, as_of)].to_dict("records")
+        return [Passage(**{**r, "ordinal": int(r["ordinal"]), "page": int(r["page"])}) for r in rows]
 
     def _mask(self, store: CorpusStore, query: SourceQuery, ticker: str, as_of: str) -> np.ndarray:
         tickers = store.table["ticker"]

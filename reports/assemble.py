@@ -14,15 +14,20 @@ from datetime import UTC, datetime
 from models.types import Completion
 from reports.charts import financial_charts
 from reports.checks import Encode
-from reports.claims import check_unit
-from reports.compose import SectionPlan
+from reports.claims import Checked, check_unit
+from reports.compose import SectionPlan, UnitPlan
 from reports.context import TickerContext
 from reports.financials import fact_refs
 from reports.model import DroppedClaim, Paragraph, Report, SectionReport, Verdict
 from reports.numbers import FactRef
+from reports.sanitize import CITATION_MARKER
+from reports.support import lexical_support
 
 _SEVERITY = {"published": 0, "caution": 1, "withheld": 2, "failed": 3}
 _ACTION = {"publish": 0, "caution": 1, "withhold": 2}
+# Share of a model sentence's content words already in the section's other text at which it adds
+# nothing (a news synthesis that restates its headline, two MD&A claims saying the same).
+REDUNDANT = 0.8
 
 
 def verdict_reason(label: str, action: str, margin: float, why: str = "") -> str:
@@ -42,7 +47,9 @@ _UNMODERATED = Verdict(
 )
 
 
-def _section_verdict(plan: SectionPlan, completions: dict[str, Completion], verdicts: dict[str, Verdict]) -> Verdict | None:
+def _section_verdict(
+    plan: SectionPlan, completions: dict[str, Completion], verdicts: dict[str, Verdict]
+) -> Verdict | None:
     """The most severe verdict among the section's answered units; unmoderated text fails closed."""
     found = []
     for u in plan.units:
@@ -68,6 +75,7 @@ def assemble_section(
     dropped: list[DroppedClaim] = []
     sentences: list[str] = []
     failed = 0
+    groups: dict[str, list[tuple[UnitPlan, Checked]]] = {}
     for u in plan.units:
         c = completions.get(u.request_id)
         if c is None or c.finish_reason == "error":
@@ -77,15 +85,42 @@ def assemble_section(
             continue
         checked = check_unit(u, c, encode, facts)
         if checked.cut:
-            warnings.append(f"{plan.title}: an answer hit the model's token limit; cut at its last full sentence")
-        dropped += checked.dropped
-        sentences += checked.sentences
+            warnings.append(
+                f"{plan.title}: an answer hit the model's token limit; cut at its last full sentence"
+            )
+        groups.setdefault(u.group or u.request_id, []).append((u, checked))
+    stated = " ".join(p.text for p in plan.lead + plan.tail)
+    for items in groups.values():
+        passing = [(u, ch) for u, ch in items if ch.sentences]
+        if not passing:  # every candidate failed: the audit lists why
+            dropped += [d for _, ch in items for d in ch.dropped]
+            continue
+        unit, checked = max(passing, key=lambda uc: max(uc[1].support))  # best supported candidate
+        keep = []
+        for sentence in checked.sentences:
+            plain = CITATION_MARKER.sub("", sentence)
+            if (
+                max((lexical_support(plain, text)[0] for text in [stated, *sentences] if text), default=0.0)
+                >= REDUNDANT
+            ):
+                dropped.append(
+                    DroppedClaim(
+                        request_id=unit.request_id,
+                        text=plain,
+                        reason="repeats what the section already states",
+                    )
+                )
+                continue
+            keep.append(sentence)
+        if not keep:
+            continue
+        sentences += keep
         model.citations += [n for n in checked.citations if n not in model.citations]
         model.attributed += [n for n in checked.attributed if n not in model.attributed]
         model.invalid_citations += checked.invalid
         model.numbers_verified += checked.numbers_verified
-        model.sentences += len(checked.sentences)
-        model.supported_sentences += len(checked.sentences) - checked.attributed_sentences
+        model.sentences += len(keep)
+        model.supported_sentences += len(keep) - checked.attributed_sentences
     paragraphs = list(plan.lead)
     if sentences:
         model.text = " ".join(sentences)
@@ -95,12 +130,18 @@ def assemble_section(
     if not paragraphs:
         if plan.units and failed == len(plan.units):
             note = f"Generation failed: {dropped[0].reason.removeprefix('generation failed: ')}"
-            return SectionReport(**base, status="failed", paragraphs=[], verdict=verdict, note=note, dropped=dropped)
+            return SectionReport(
+                **base, status="failed", paragraphs=[], verdict=verdict, note=note, dropped=dropped
+            )
         note = plan.note or (
             "No sentence the model wrote passed the checks (support, numbers, echo), so nothing is shown; "
-            "see the audit." if plan.units else "Nothing to report for this section."
+            "see the audit."
+            if plan.units
+            else "Nothing to report for this section."
         )
-        return SectionReport(**base, status="published", paragraphs=[], verdict=verdict, note=note, dropped=dropped)
+        return SectionReport(
+            **base, status="published", paragraphs=[], verdict=verdict, note=note, dropped=dropped
+        )
     status = "caution" if verdict is not None and verdict.action == "caution" else "published"
     return SectionReport(
         **base,

@@ -21,13 +21,28 @@ Encode = Callable[[list[str]], np.ndarray]  # texts -> (n, dim) unit vectors
 _BOUNDARY = re.compile(r"(?<=[.!?])((?:\s*\[[^\]]*\])*)\s+(?=[A-Z0-9\"'(])")
 
 
+# "Amazon.com, Inc. (AMZN) is …" and "the U.S. market" are one sentence: a piece ending in one
+# of these abbreviations is joined to the next.
+ABBREVIATION = re.compile(
+    r"(?:\b(?:Inc|Corp|Co|Ltd|Plc|LLC|No|vs|Mr|Mrs|Ms|Dr|St|Jr|Sr|approx|e\.g|i\.e)\.|\b(?:[A-Z]\.){2,3})$"
+)
+
+
 def split_sentences(paragraph: str) -> list[str]:
     """Sentences with their trailing citation markers attached ("… grew 2%. [1]" stays whole)."""
     out, start = [], 0
     for m in _BOUNDARY.finditer(paragraph):
-        out.append(paragraph[start : m.end(1)].strip())
+        piece = paragraph[start : m.end(1)].strip()
+        if out and ABBREVIATION.search(out[-1]):
+            out[-1] = f"{out[-1]} {piece}"
+        else:
+            out.append(piece)
         start = m.end()
-    out.append(paragraph[start:].strip())
+    tail = paragraph[start:].strip()
+    if out and tail and ABBREVIATION.search(out[-1]):
+        out[-1] = f"{out[-1]} {tail}"
+    elif tail:
+        out.append(tail)
     return [s for s in out if s]
 
 

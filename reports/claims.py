@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 
 from models.types import Completion
-from reports.checks import Encode, remap_citations, split_sentences
+from reports.checks import ABBREVIATION, Encode, remap_citations, split_sentences
 from reports.compose import UnitPlan, cite
 from reports.echo import is_echo, is_repetitive
 from reports.model import DroppedClaim
@@ -33,10 +33,13 @@ from reports.support import support_signals, threshold_for
 # prompt instead of the company. Stripped when the rest is a sentence; otherwise echo catches it.
 _META_LEAD = re.compile(
     r"^(?:according to (?:the |this )?(?:source|text|passage|article|news)s?,?\s*"
-    r"|(?:the |this )(?:source|text|passage|article|news)s? (?:says|states|reports|mentions|explains|shows|"
-    r"describes|notes)(?: that)?,?\s*|answer:\s*)",
+    r"|(?:the |this )(?:source|text|passage|article|news)s?(?: above)? "
+    r"(?:says|states|reports|mentions|explains|shows|describes|notes|highlights|reveals|suggests|indicates)"
+    r"(?: that| how)?,?\s*"
+    r"|answer:\s*)",
     re.I,
 )
+MIN_CLAIM_WORDS = 6  # "Amazon.com, Inc." is a name, not a claim
 _END = re.compile(r"[.!?][\"'\u201d\u2019)]*$")
 
 
@@ -50,6 +53,7 @@ class Checked:
     attributed_sentences: int = 0
     invalid: list[int] = field(default_factory=list)  # markers to sources outside the unit
     numbers_verified: int = 0
+    support: list[float] = field(default_factory=list)  # support score of each kept sentence
     dropped: list[DroppedClaim] = field(default_factory=list)
     cut: bool = False  # the answer hit the token limit
 
@@ -92,6 +96,12 @@ def check_unit(
         if not candidates:
             drop(first, "no complete sentence")
             return out
+        if ABBREVIATION.search(first):  # "… at the start of former U.S." is not a sentence end
+            drop(first, "no complete sentence")
+            return out
+        if len(first.split()) < MIN_CLAIM_WORDS:
+            drop(first, f"too short to say anything (under {MIN_CLAIM_WORDS} words)")
+            return out
     else:
         candidates = []
         for s in split_sentences(text):
@@ -126,8 +136,11 @@ def check_unit(
             drop(plain, "; ".join(why))
             continue
         if score < threshold:
-            drop(plain, f"not supported by {'its cited source' if cited else 'any source of the section'} "
-                 f"(support {score:.2f} < {threshold:.2f})")
+            drop(
+                plain,
+                f"not supported by {'its cited source' if cited else 'any source of the section'} "
+                f"(support {score:.2f} < {threshold:.2f})",
+            )
             continue
         out.numbers_verified += len(numbers.verified)
         glob = [unit.source_map[c] for c in (cited or [n])]
@@ -137,9 +150,14 @@ def check_unit(
             out.attributed += [g for g in glob if g not in out.attributed]
             out.attributed_sentences += 1
         out.sentences.append(_cite_all(plain, glob))
+        out.support.append(score)
     return out
 
 
 def _cite_all(sentence: str, numbers: list[int]) -> str:
     marked = cite(sentence, numbers[0])
-    return marked if len(numbers) == 1 else marked.replace(f"[{numbers[0]}]", "[" + ", ".join(map(str, numbers)) + "]")
+    return (
+        marked
+        if len(numbers) == 1
+        else marked.replace(f"[{numbers[0]}]", "[" + ", ".join(map(str, numbers)) + "]")
+    )

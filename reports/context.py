@@ -52,6 +52,18 @@ class TickerContext(BaseModel):
     stories_demoted: dict[str, int] = {}  # news articles kept out of Recent developments, per reason
 
 
+STALE_NEWS_DAYS = 30
+
+
+def _days(earlier: str, later: str) -> int:
+    from datetime import date
+
+    try:
+        return (date.fromisoformat(later[:10]) - date.fromisoformat(earlier[:10])).days
+    except ValueError:
+        return 0
+
+
 class _Screen:
     """Input moderation with memory: judged once per passage, in batches where the caller can."""
 
@@ -95,8 +107,15 @@ class _Screen:
             p = self.passages[pid]
             out.append(
                 DroppedPassage(
-                    passage_id=pid, corpus=p.corpus, title=p.title, date=p.date, section=p.section,
-                    url=p.url, excerpt=excerpt(p.text), label=v.label, reason=v.reason,
+                    passage_id=pid,
+                    corpus=p.corpus,
+                    title=p.title,
+                    date=p.date,
+                    section=p.section,
+                    url=p.url,
+                    excerpt=excerpt(p.text),
+                    label=v.label,
+                    reason=v.reason,
                     sections=self.seen_in.get(pid, []),
                 )
             )
@@ -140,9 +159,15 @@ def build_context(
     facts_n = 0
     if facts is not None and facts_text:
         facts_n = book.add_ref(
-            passage_id=f"facts:{ticker}", corpus="facts", ticker=ticker, form="XBRL", date=as_of,
-            title=f"XBRL financial facts ({facts.source})", section="",
-            url=f"https://data.sec.gov/api/xbrl/companyfacts/CIK{cik}.json", excerpt=excerpt(facts_text),
+            passage_id=f"facts:{ticker}",
+            corpus="facts",
+            ticker=ticker,
+            form="XBRL",
+            date=as_of,
+            title=f"XBRL financial facts ({facts.source})",
+            section="",
+            url=f"https://data.sec.gov/api/xbrl/companyfacts/CIK{cik}.json",
+            excerpt=excerpt(facts_text),
         )
 
     refs = fact_refs(facts)
@@ -155,6 +180,12 @@ def build_context(
     for spec in specs:
         screened.judge([h.passage for h in retrieved[spec.key]], spec.title)
     news_ok = [p for p in news if screened.allowed(p)]
+    newest = max((p.date[:10] for p in news_ok if p.date), default="")
+    if newest and _days(newest, as_of) > STALE_NEWS_DAYS:
+        warnings.append(
+            f"news is stale: the newest article for {ticker} is from {newest}, "
+            f"{_days(newest, as_of)} days before {as_of[:10]}; Recent developments shows what there is"
+        )
     stories = build_stories(news_ok, company, ticker, as_of, limit=8, encode=encode)
 
     plans: list[SectionPlan] = []
@@ -162,15 +193,31 @@ def build_context(
         composer = COMPOSERS.get(spec.compose)
         if composer is None:
             raise ConfigError(
-                f"section {spec.key!r}: unknown composition {spec.compose!r}; registered: {', '.join(sorted(COMPOSERS))}"
+                f"section {spec.key!r}: unknown composition {spec.compose!r}; "
+                f"registered: {', '.join(sorted(COMPOSERS))}"
             )
         inp = ComposeInput(
-            ticker=ticker, company=company, as_of=as_of, run_id=run_id, spec=spec, unit=unit,
+            ticker=ticker,
+            company=company,
+            as_of=as_of,
+            run_id=run_id,
+            spec=spec,
+            unit=unit,
             hits=[h for h in retrieved[spec.key] if screened.allowed(h.passage)],
-            book=book, retriever=retriever, facts=facts, facts_n=facts_n, fact_refs=refs, allowed=screened.allowed,
-            encode=encode, risks=[r for r in (risks or []) if r.ticker == ticker],
-            stories=stories.shown + stories.more, news=news_ok, wikipedia=wikipedia,
-            warnings=warnings, fit=fit, max_new_tokens=max_new_tokens,
+            book=book,
+            retriever=retriever,
+            facts=facts,
+            facts_n=facts_n,
+            fact_refs=refs,
+            allowed=screened.allowed,
+            encode=encode,
+            risks=[r for r in (risks or []) if r.ticker == ticker],
+            stories=stories.shown + stories.more,
+            news=news_ok,
+            wikipedia=wikipedia,
+            warnings=warnings,
+            fit=fit,
+            max_new_tokens=max_new_tokens,
         )
         plan = composer(inp)
         used = {p for para in plan.lead + plan.tail for p in para.citations}
@@ -180,9 +227,19 @@ def build_context(
             warnings.append(f"{spec.title}: {plan.note or 'no sources retrieved'}")
     documents = [{"corpus": c, "doc_id": d, "digest": g} for c, d, g in retriever.documents(ticker)]
     return TickerContext(
-        ticker=ticker, company=company, cik=cik, as_of=as_of, unit=unit, sources=book.sources,
-        facts=facts, facts_text=facts_text, sections=plans, documents=documents, warnings=warnings,
-        dropped=screened.dropped(), stories_demoted=stories.demoted_counts(),
+        ticker=ticker,
+        company=company,
+        cik=cik,
+        as_of=as_of,
+        unit=unit,
+        sources=book.sources,
+        facts=facts,
+        facts_text=facts_text,
+        sections=plans,
+        documents=documents,
+        warnings=warnings,
+        dropped=screened.dropped(),
+        stories_demoted=stories.demoted_counts(),
     )
 
 
@@ -200,8 +257,8 @@ def requests_for(
             seed=seed,
             allowed_numbers=tuple(u.allowed_numbers),
             allowed_citations=tuple(u.allowed_citations),
+            stop_words=tuple(u.stop_words) if u.stop_words is not None else None,
         )
         for p in ctx.sections
         for u in p.units
     ]
-

@@ -96,11 +96,15 @@ def _ngrams(tokens: Sequence[str], n: int) -> set[tuple[str, ...]]:
 
 
 def _split_prompt(parts: Sequence[str]) -> tuple[list[str], list[str]]:
-    """(instruction texts, source labels): "[n] label: passage" lines give only their label."""
+    """(instruction texts, source labels): "[n] label: passage" lines give only their label.
+
+    Lines after a source line, up to a blank line or a prompt label, continue its passage.
+    """
     instructions: list[str] = []
     labels: list[str] = []
     for part in parts:
         keep: list[str] = []
+        in_source = False
         for line in part.splitlines():
             m = _SOURCE_LINE.match(line)
             if m:
@@ -108,7 +112,11 @@ def _split_prompt(parts: Sequence[str]) -> tuple[list[str], list[str]]:
                 if _LABEL_WITH_COLON.fullmatch(label) and ": " in rest:
                     label = f"{label}: {rest.split(': ', 1)[0].strip()}"
                 labels.append(label)
+                in_source = True
+            elif in_source and line.strip() and not _PROMPT_LABEL.match(line.strip()):
+                continue
             else:
+                in_source = False
                 keep.append(line)
         if any(line.strip() for line in keep):
             instructions.append("\n".join(keep))

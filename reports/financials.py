@@ -67,8 +67,13 @@ def extend_annual(table: FactsTable) -> FactsTable:
         }
         if any(v is not None for v in values.values()):
             rows.append(
-                FactRow(line=f"{line}_change", label=label, unit="%", values=values,
-                        concept=f"derived: ({line} - prior year) / prior year * 100")
+                FactRow(
+                    line=f"{line}_change",
+                    label=label,
+                    unit="%",
+                    values=values,
+                    concept=f"derived: ({line} - prior year) / prior year * 100",
+                )
             )
     ocf, capex = _row(table, "operating_cash_flow"), _row(table, "capex")
     if ocf and capex:
@@ -80,8 +85,13 @@ def extend_annual(table: FactsTable) -> FactsTable:
         }
         if any(v is not None for v in fcf.values()):
             rows.append(
-                FactRow(line="free_cash_flow", label="Free cash flow", unit="USD", values=fcf,
-                        concept="derived: operating_cash_flow - capex")
+                FactRow(
+                    line="free_cash_flow",
+                    label="Free cash flow",
+                    unit="USD",
+                    values=fcf,
+                    concept="derived: operating_cash_flow - capex",
+                )
             )
     return table.model_copy(update={"rows": rows})
 
@@ -106,10 +116,14 @@ def _fiscal_quarter(end: str, fye: date) -> int:
 
 def quarterly_table(facts: list[Fact]) -> FactsTable | None:
     """Latest fiscal quarter vs the same quarter a year earlier, with changes and margins."""
-    annual_ends = [f.period_end for f in facts if f.period_start and period_days(f.period_start, f.period_end) > 300]
+    annual_ends = [
+        f.period_end for f in facts if f.period_start and period_days(f.period_start, f.period_end) > 300
+    ]
     quarter = [
-        f for f in facts
-        if f.line in QUARTER_LINES and f.period_start
+        f
+        for f in facts
+        if f.line in QUARTER_LINES
+        and f.period_start
         and QUARTER_DAYS[0] <= period_days(f.period_start, f.period_end) <= QUARTER_DAYS[1]
     ]
     if not quarter or not annual_ends:
@@ -118,10 +132,14 @@ def quarterly_table(facts: list[Fact]) -> FactsTable | None:
     latest_end = max(f.period_end for f in quarter)
     if latest_end <= max(annual_ends):  # the latest quarter is already inside a reported year
         return None
-    cur = _Quarter(max(f.fiscal_year for f in quarter if f.period_end == latest_end),
-                   _fiscal_quarter(latest_end, fye), latest_end)
+    cur = _Quarter(
+        max(f.fiscal_year for f in quarter if f.period_end == latest_end),
+        _fiscal_quarter(latest_end, fye),
+        latest_end,
+    )
     prev_end = [
-        f.period_end for f in quarter
+        f.period_end
+        for f in quarter
         if 350 <= (date.fromisoformat(latest_end) - date.fromisoformat(f.period_end)).days <= 380
     ]
     prev = _Quarter(cur.fiscal_year - 1, cur.q, max(prev_end)) if prev_end else None
@@ -137,25 +155,52 @@ def quarterly_table(facts: list[Fact]) -> FactsTable | None:
         if values[cur.label] is None:
             continue
         unit = "USD/shares" if line == "eps_diluted" else "USD"
-        rows.append(FactRow(line=line, label=QUARTER_LABELS[line], unit=unit, values=values,
-                            concept=next(f.concept for f in quarter if f.line == line)))
+        rows.append(
+            FactRow(
+                line=line,
+                label=QUARTER_LABELS[line],
+                unit=unit,
+                values=values,
+                concept=next(f.concept for f in quarter if f.line == line),
+            )
+        )
     by = {r.line: r for r in rows}
-    for line, label, num in (("gross_margin", "Gross margin", "gross_profit"),
-                             ("operating_margin", "Operating margin", "operating_income"),
-                             ("net_margin", "Net margin", "net_income")):
+    for line, label, num in (
+        ("gross_margin", "Gross margin", "gross_profit"),
+        ("operating_margin", "Operating margin", "operating_income"),
+        ("net_margin", "Net margin", "net_income"),
+    ):
         if num in by and "revenue" in by:
-            vals = {q.label: (by[num].values[q.label] / by["revenue"].values[q.label] * 100
-                              if by[num].values[q.label] is not None and by["revenue"].values[q.label]
-                              else None) for q in cols}
-            rows.append(FactRow(line=line, label=label, unit="%", values=vals,
-                                concept=f"derived: {num} / revenue * 100"))
+            vals = {
+                q.label: (
+                    by[num].values[q.label] / by["revenue"].values[q.label] * 100
+                    if by[num].values[q.label] is not None and by["revenue"].values[q.label]
+                    else None
+                )
+                for q in cols
+            }
+            rows.append(
+                FactRow(
+                    line=line, label=label, unit="%", values=vals, concept=f"derived: {num} / revenue * 100"
+                )
+            )
     if prev:
         for line, label in CHANGES[:3]:
             if line in by:
-                vals = {prev.label: None, cur.label: _pct(by[line].values[cur.label], by[line].values[prev.label])}
+                vals = {
+                    prev.label: None,
+                    cur.label: _pct(by[line].values[cur.label], by[line].values[prev.label]),
+                }
                 if vals[cur.label] is not None:
-                    rows.append(FactRow(line=f"{line}_change", label=label, unit="%", values=vals,
-                                        concept=f"derived: ({line} - year-ago quarter) / year-ago quarter * 100"))
+                    rows.append(
+                        FactRow(
+                            line=f"{line}_change",
+                            label=label,
+                            unit="%",
+                            values=vals,
+                            concept=f"derived: ({line} - year-ago quarter) / year-ago quarter * 100",
+                        )
+                    )
     sources = sorted({f.accession for f in quarter if f.period_end in (cur.end, prev.end if prev else "")})
     return FactsTable(
         years=[q.label for q in cols],
@@ -204,7 +249,11 @@ def _change(pct: float | None, prior: str) -> str:
 
 
 def _income(label: str, v: float) -> str:
-    return f"{label} was {_amount(v)}" if v >= 0 else f"the company reported a {label.lower()} loss of {money(-v)}"
+    return (
+        f"{label} was {_amount(v)}"
+        if v >= 0
+        else f"the company reported a {label.lower()} loss of {money(-v)}"
+    )
 
 
 def annual_sentences(table: FactsTable, company: str) -> list[list[str]]:
@@ -223,32 +272,43 @@ def annual_sentences(table: FactsTable, company: str) -> list[list[str]]:
     rev = get("revenue", y)
     if rev is not None:
         prior = f"{_amount(get('revenue', p))} in FY{p}" if get("revenue", p) is not None else ""
-        first.append(f"In fiscal {y} (FY{y}), {company} reported revenue of {_amount(rev)}"
-                     f"{_change(get('revenue_change', y), prior) if prior else ''}.")
+        first.append(
+            f"In fiscal {y} (FY{y}), {company} reported revenue of {_amount(rev)}"
+            f"{_change(get('revenue_change', y), prior) if prior else ''}."
+        )
     ni = get("net_income", y)
     if ni is not None:
         prior = f"{_amount(get('net_income', p))} in FY{p}" if get("net_income", p) is not None else ""
         margin = f", a net margin of {get('net_margin', y):.1f}%" if get("net_margin", y) is not None else ""
-        s = _income("Net income", ni) + f" in FY{y}" + (_change(get("net_income_change", y), prior) if prior else "")
+        s = (
+            _income("Net income", ni)
+            + f" in FY{y}"
+            + (_change(get("net_income_change", y), prior) if prior else "")
+        )
         first.append(s[0].upper() + s[1:] + margin + ".")
     eps = get("eps_diluted", y)
     if eps is not None:
         prior = f" versus ${get('eps_diluted', p):,.2f} in FY{p}" if get("eps_diluted", p) is not None else ""
         first.append(f"Diluted earnings per share were ${eps:,.2f} in FY{y}{prior}.")
     second: list[str] = []
-    margins = [(lbl, get(line, y), get(line, p)) for line, lbl in
-               (("gross_margin", "gross margin"), ("operating_margin", "operating margin"))
-               if get(line, y) is not None]
+    margins = [
+        (lbl, get(line, y), get(line, p))
+        for line, lbl in (("gross_margin", "gross margin"), ("operating_margin", "operating margin"))
+        if get(line, y) is not None
+    ]
     if margins:
-        parts = [f"{lbl} was {cur:.1f}%" + (f" ({old:.1f}% in FY{p})" if old is not None else "")
-                 for lbl, cur, old in margins]
+        parts = [
+            f"{lbl} was {cur:.1f}%" + (f" ({old:.1f}% in FY{p})" if old is not None else "")
+            for lbl, cur, old in margins
+        ]
         s = " and ".join(parts) + f" in FY{y}."
         second.append(s[0].upper() + s[1:])
     ocf = get("operating_cash_flow", y)
     if ocf is not None:
         prior = f"FY{p}" if get("operating_cash_flow", p) is not None else ""
         s = f"Operating cash flow was {_amount(ocf)} in FY{y}" + (
-            _change(get("operating_cash_flow_change", y), prior) if prior else "")
+            _change(get("operating_cash_flow_change", y), prior) if prior else ""
+        )
         capex, fcf = get("capex", y), get("free_cash_flow", y)
         if capex is not None and fcf is not None:
             s += f"; after capital expenditures of {_amount(capex)}, free cash flow was {_amount(fcf)}"
@@ -272,12 +332,18 @@ def quarter_sentences(q: FactsTable | None) -> list[list[str]]:
     rev = get("revenue", cur)
     if rev is not None:
         prior = f"{_amount(get('revenue', prev))} in {prev}" if get("revenue", prev) is not None else ""
-        out.append(f"In the latest reported quarter, {cur} (ended {_long_date(end)}), revenue was {_amount(rev)}"
-                   f"{_change(get('revenue_change', cur), prior) if prior else ''}.")
+        out.append(
+            f"In the latest reported quarter, {cur} (ended {_long_date(end)}), revenue was {_amount(rev)}"
+            f"{_change(get('revenue_change', cur), prior) if prior else ''}."
+        )
     ni = get("net_income", cur)
     if ni is not None:
         prior = f"{_amount(get('net_income', prev))} in {prev}" if get("net_income", prev) is not None else ""
-        s = _income("Net income", ni) + f" in {cur}" + (_change(get("net_income_change", cur), prior) if prior else "")
+        s = (
+            _income("Net income", ni)
+            + f" in {cur}"
+            + (_change(get("net_income_change", cur), prior) if prior else "")
+        )
         eps = get("eps_diluted", cur)
         if eps is not None:
             s += f", with diluted earnings per share of ${eps:,.2f}"
@@ -285,7 +351,11 @@ def quarter_sentences(q: FactsTable | None) -> list[list[str]]:
     gm = get("gross_margin", cur)
     if gm is not None:
         old = get("gross_margin", prev)
-        out.append(f"Gross margin in {cur} was {gm:.1f}%" + (f", against {old:.1f}% in {prev}" if old is not None else "") + ".")
+        out.append(
+            f"Gross margin in {cur} was {gm:.1f}%"
+            + (f", against {old:.1f}% in {prev}" if old is not None else "")
+            + "."
+        )
     return [out] if out else []
 
 

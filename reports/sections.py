@@ -26,8 +26,8 @@ from reports.compose import (
     model_units,
     register_composer,
 )
-from reports.financials import annual_sentences, quarter_sentences
 from reports.facts_view import money
+from reports.financials import annual_sentences, quarter_sentences
 from reports.stories import Story
 
 MAX_RISKS = 5
@@ -74,7 +74,11 @@ def _risk_passage(inp: ComposeInput, risk: object) -> Passage | None:
 @register_composer("risks")
 def compose_risks(inp: ComposeInput) -> SectionPlan:
     tenks = sorted(
-        {(r.filed, r.doc_id) for r in inp.risks if r.form.startswith("10-K") and (not r.filed or r.filed <= inp.as_of)}
+        {
+            (r.filed, r.doc_id)
+            for r in inp.risks
+            if r.form.startswith("10-K") and (not r.filed or r.filed <= inp.as_of)
+        }
     )
     if not tenks:  # no headings extracted: the model states the risk of each Item 1A passage
         units = model_units(inp, list(inp.hits))
@@ -101,8 +105,11 @@ def compose_risks(inp: ComposeInput) -> SectionPlan:
         prefix = "New since the previous 10-K. " if novel[i] else ""
         category = f"{risk.category}: " if risk.category else ""
         heading = risk.heading if re.search(r"[.!?]$", risk.heading) else risk.heading + "."
+        n = inp.book.add(passage, max(0, passage.text.find(risk.heading[:60])))
         lead.append(
-            code_paragraph([prefix + category + heading], inp.book.add(passage), "item", source_text=risk.heading + " " + passage.text)
+            code_paragraph(
+                [prefix + category + heading], n, "item", source_text=risk.heading + " " + passage.text
+            )
         )
         if len(lead) == MAX_RISKS:
             break
@@ -111,9 +118,12 @@ def compose_risks(inp: ComposeInput) -> SectionPlan:
 
 
 def _story_passage(inp: ComposeInput, story: Story) -> Passage | None:
+    """The story's representative passage; its headline leads the text when the body lacks it."""
     by_id = {p.passage_id: p for p in inp.news}
     p = by_id.get(story.passage_ids[0])
-    return replace(p, text=f"{story.headline}. {p.text}") if p else None
+    if p is None:
+        return None
+    return p if story.headline[:60] in p.text[:400] else replace(p, text=f"{story.headline}. {p.text}")
 
 
 @register_composer("developments")
@@ -128,7 +138,11 @@ def compose_developments(inp: ComposeInput) -> SectionPlan:
         others = [o for o in story.outlets[1:3] if o and o != story.outlet]
         copies = f" (also {', '.join(others)})" if others else ""
         headline = story.headline.rstrip(".!? ")
-        lead.append(code_paragraph([f"{story.date[:10]} · {story.outlet}: {headline}{copies}."], n, "item", source_text=p.text))
+        lead.append(
+            code_paragraph(
+                [f"{story.date[:10]} · {story.outlet}: {headline}{copies}."], n, "item", source_text=p.text
+            )
+        )
         used.append(p)
     filings = list(inp.hits)
     units = model_units(inp, used[: inp.spec.max_claims] + filings)
@@ -152,7 +166,13 @@ def compose_overview(inp: ComposeInput) -> SectionPlan:
         rev = next((r.values.get(y) for r in inp.facts.rows if r.line == "revenue"), None)
         if rev is not None:
             tail.append(
-                code_paragraph([f"{inp.company} reported revenue of {money(rev)} in fiscal {y} (FY{y})."], inp.facts_n, facts=inp.fact_refs)
+                code_paragraph(
+                    [f"{inp.company} reported revenue of {money(rev)} in fiscal {y} (FY{y})."],
+                    inp.facts_n,
+                    facts=inp.fact_refs,
+                )
             )
-    note = "" if units or tail else "No business description was found for this company, so nothing was written."
+    note = (
+        "" if units or tail else "No business description was found for this company, so nothing was written."
+    )
     return _plan(inp, units=units, tail=tail, note=note)

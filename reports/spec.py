@@ -25,15 +25,16 @@ class SectionSpec:
     title: str
     instruction: str  # paragraph unit: what to write; the citation rules are added by the prompt builder
     queries: tuple[SourceQuery, ...]
-    question: str = ""  # claim unit: one question asked of one source ("" -> derived from instruction)
+    question: str = ""  # claim unit: the instruction given with one source ("" -> `instruction`)
     compose: str = "claims"  # registered composer name
     max_claims: int = 2  # claim units (model sentences) per section
     # Paragraph unit: two short paragraphs. Prompts stay near 900 tokens (sources ~160 words
     # each), so prompt plus answer fit GPT-NeoXT-Chat-Base-20B's 2,048-token context.
     max_new_tokens: int = 180
-    # Claim unit: one sentence. SmolLM2 answers a focused one-source question in 20-40 tokens
-    # (measured on the shipped sample), so 72 leaves room without inviting a second ramble.
-    claim_tokens: int = 72
+    # Claim unit: one sentence, ended by a newline. SmolLM2 answers in 20-70 tokens on the shipped
+    # sample; at 72 and 96 some answers still ran into the limit mid-way through a second
+    # sentence, so 128 lets every answer finish (only the first sentence is used).
+    claim_tokens: int = 128
 
 
 SECTIONS: dict[str, SectionSpec] = {}
@@ -49,7 +50,7 @@ register(
         key="overview",
         title="Company overview",
         instruction="Describe what {company} does: its main products or segments and how it makes money.",
-        question="What does {company} do, and what are its main products or services?",
+        question="Summarize in one sentence what {company} does, using only the text above.",
         queries=(
             SourceQuery("wikipedia", "{company} company products services", k=1),
             SourceQuery(
@@ -70,7 +71,7 @@ register(
             "Explain what drove {company}'s revenue and profit changes, using only the management "
             "discussion and earnings-release sources. Do not restate the figures table."
         ),
-        question="What drove the change in {company}'s revenue or profit?",
+        question="Summarize in one sentence what the text above says drove {company}'s revenue.",
         queries=(
             SourceQuery(
                 "filings",
@@ -87,7 +88,7 @@ register(
         key="developments",
         title="Recent developments",
         instruction="Summarise what the listed news stories say about {company} for an investor.",
-        question="What does this news report about {company}?",
+        question="Summarize the news above in one sentence.",
         queries=(
             # 8-K items ("Item 5.02 …") and EX-99 press releases ("Exhibit 99.1: …"), titled by
             # rag/sources/current_reports.py; 10-K/10-Q titles ("Item 5. Market …") never match.
@@ -106,7 +107,7 @@ register(
         key="risks",
         title="Key risks",
         instruction="List the main risks to {company}'s business that the sources describe.",
-        question="What risk to {company}'s business does this describe?",
+        question="Summarize the risk described above in one sentence.",
         queries=(
             SourceQuery(
                 "filings",

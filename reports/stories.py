@@ -1,32 +1,27 @@
 """A ticker's news passages -> ranked, de-duplicated "stories" for the Recent developments section.
 
 Why: retrieval ranks news by similarity to a query, not by importance, and the shipped feeds are
-full of items that look relevant and say nothing: in the AAPL demo 4 of the 5 news sources shown
-were law-firm "investigation" solicitations. So every article (a doc_id: chunking splits long
-ones into several passages, counted once) is
-1. demoted when it is noise, with the reason kept for the audit: law-firm solicitations
-   ("solicitation"), listicles and buy/sell/hold columns ("listicle"), market wraps and ticker
-   roundups ("roundup"), other companies' press releases ("press-release"), items that never name
-   the company ("off-topic"), pure price moves ("price-move"), correction notices ("correction");
-2. classified by an ordered table of word-boundary regexes on its headline (first match wins, so
-   "Tesla CFO Sells 3,000 Shares" is an insider trade, "market", before "CFO" makes it "management");
-3. merged with the other reports of the same story (single-link), within WINDOW_HOURS, with the
-   same demotion reason and no disjoint key figures ("$4,000,320" vs "$4,211,791" are two insider
-   filings), when the headlines' content-token Jaccard >= TITLE_JACCARD or, with an `encode`
-   function (MiniLM), headline cosine >= TITLE_COSINE, or >= SUPPORTED_COSINE when the
-   title+excerpt cosine >= TEXT_COSINE or Jaccard >= SUPPORT_JACCARD also agree.
-   Measured on all same-window pairs of the 779 shipped headlines: Jaccard >= 0.5 joins only
-   reports of one story (sector updates and Zacks lists aside, demoted anyway); headline cosine
-   alone mixes stories from 0.75 up ("Nvidia Stock Rises. Why Next Week..." / "...Why This
-   Analyst's...", 0.77) while reports of one story go down to 0.65 ("Tesla (TSLA) Gains as Musk
-   Commits to CEO Role Through 2030" / "Tesla rises as Musk promises at least five years as CEO",
-   0.74, excerpts 0.87), so below 0.80 a second signal is required; every pair that rule adds on
-   the shipped data was read and is one story.
-Materiality = category weight x recency (half-life HALF_LIFE_DAYS from the end of as_of to the
-story's latest article) x coverage (1 + log2 distinct outlets) x centrality (1 when a headline
-names the company or ticker, BODY_ONLY when only the text does). Order: materiality, newer date,
-headline, so the same input always gives the same list; `shown` skips stories that are another
-angle on one already shown (see build_stories).
+full of items that look relevant and say nothing (in the AAPL demo 4 of the 5 news sources shown
+were law-firm "investigation" solicitations). Every article (a doc_id; chunking may split it into
+several passages, counted once) is
+1. demoted when it is noise, the reason kept for the audit: "solicitation" (law firms), "listicle"
+   (buy/sell/hold columns, stock lists), "roundup" (market wraps, movers lists), "press-release"
+   (other companies' releases), "off-topic" (never names the company), "price-move", "correction";
+2. classified by ordered word-boundary regexes on its headline, first match wins ("Tesla CFO Sells
+   3,000 Shares" is an insider trade, "market", before "CFO" makes it "management");
+3. merged single-link with the other reports of its story: within WINDOW_HOURS, same demotion
+   reason, no disjoint key figures ("$4,000,320" / "$4,211,791" are two filings), and headline
+   Jaccard >= TITLE_JACCARD or, given `encode` (MiniLM), a row of COSINE_RULES. Measured on all
+   same-window pairs of the 779 shipped headlines: Jaccard >= 0.5 joins only reports of one story;
+   headline cosine mixes stories from 0.75 ("Nvidia Stock Rises. Why Next Week..." / "...Why This
+   Analyst's": 0.77) while one story's reports go down to 0.55 ("Meta Shares Dip as German Court
+   Backs AI Data Use" / "Meta Wins Legal Battle in Germany to Train AI with User Posts": 0.64,
+   excerpts 0.84), so below 0.80 a second signal must agree; every pair those rows add on the
+   shipped data was read and is one story.
+Materiality = category weight x recency (half-life HALF_LIFE_DAYS, from the end of as_of to the
+latest report) x coverage (1 + log2 outlets) x centrality (1 when a headline names the company or
+ticker, BODY_ONLY when only the text does). Order: materiality, newer date, headline: the same
+input always gives the same list.
 """
 
 from __future__ import annotations
@@ -46,15 +41,16 @@ from rag.catalog import Company
 from rag.sources.news_tickers import company_name_patterns
 from rag.types import Passage
 
-CATEGORIES = ("earnings", "guidance", "m&a", "regulation", "legal", "products", "management", "capital",
-              "market", "other")  # fmt: skip
-WEIGHTS = {"earnings": 1.0, "guidance": 1.0, "m&a": 0.95, "regulation": 0.85, "legal": 0.8,
-           "management": 0.75, "capital": 0.75, "products": 0.7, "other": 0.5, "market": 0.35}  # fmt: skip
+WEIGHTS = {"earnings": 1.0, "guidance": 1.0, "m&a": 0.95, "regulation": 0.85, "legal": 0.8, "products": 0.7,
+           "management": 0.75, "capital": 0.75, "market": 0.35, "other": 0.5}  # fmt: skip
+CATEGORIES = tuple(WEIGHTS)
 HALF_LIFE_DAYS = 14.0
+STALE_DAYS = 30  # newest article older than this before as_of: the feed is stale
 WINDOW_HOURS = 48.0
-TITLE_JACCARD, TITLE_COSINE = 0.5, 0.80  # either alone: same story
-SUPPORTED_COSINE, TEXT_COSINE, SUPPORT_JACCARD = 0.65, 0.75, 0.25  # headline cosine + one of these
-RELATED_JACCARD, RELATED_COSINE = 0.3, 0.70  # another angle on a shown story: kept out of `shown`
+TITLE_JACCARD = 0.5  # alone: same story
+# (headline cosine, title+excerpt cosine, Jaccard) minimums; any row met: same story
+COSINE_RULES = ((0.80, 0.0, 0.0), (0.70, 0.0, 0.25), (0.65, 0.75, 0.0), (0.55, 0.80, 0.0))
+RELATED = (0.70, 0.80, 0.3)  # any one met: another angle on a shown story, kept out of `shown`
 BODY_ONLY = 0.35  # centrality when only the article text, not a headline, names the company
 
 Encode = Callable[[list[str]], np.ndarray]  # texts -> (n, dim) unit vectors
@@ -117,9 +113,9 @@ _DEMOTE: tuple[tuple[str, re.Pattern[str]], ...] = (
         _w(r"(?:shareholder|stockholder|investor)s? (?:alert|notice|reminder)|lost money (?:on|in)"
            r"|securities (?:fraud|investigation|class action|litigation)|protect your rights|lead plaintiff"
            r"|investigat\w* (?:claims )?on behalf of|encourages (?:stock|share)?(?:holders|investors)"
-           r"|contact the firm"),
+           r"|contact the firm|law firm|secure counsel"),
         r"\bclass action\b.*\b(?:deadline|investors|contact|filed)\b", r"\blawsuit filed\b.*\bdeadline\b",
-        r"\b(?:deadline|investors who)\b.*\bclass action\b", r"\b(?:law firm|attorneys)\b.*\binvestigat",
+        r"\b(?:deadline|investors who)\b.*\bclass action\b", r"\battorneys\b.*\binvestigat",
         r"\binvestigation\b.*\b(?:LLC|LLP|P\.C\.)")),
     ("listicle", _rx(
         r"\b\d+ (?:[\w-]+ ){0,3}(?:stocks|picks|giants|names|reasons|things|ways|factors)\b",
@@ -200,8 +196,7 @@ _OUTLET_SUFFIX = re.compile(
     re.I,
 )
 _SUFFIX_OUTLETS = {"barrons.com": "Barron's", "barron's": "Barron's", "wsj": "The Wall Street Journal",
-                   "marketwatch": "MarketWatch", "market talk": "Dow Jones Newswires",
-                   "journal report": "The Wall Street Journal"}  # fmt: skip
+                   "journal report": "The Wall Street Journal", "marketwatch": "MarketWatch"}  # fmt: skip
 _PROVIDERS = {"djn": "Dow Jones Newswires", "reuters.com": "Reuters", "mtnewswires.com": "MT Newswires",
               "zacks": "Zacks", "gnw": "GlobeNewswire", "bz": "Benzinga", "benzinga": "Benzinga",
               "gurufocus": "GuruFocus", "invezz": "Invezz", "marketbeat": "MarketBeat",
@@ -262,17 +257,11 @@ def spam_reason(headline: str) -> str:
 
 
 def _tokens(headline: str) -> frozenset[str]:
-    text = _LABEL.sub("", headline).lower().replace("u.s.", "us")
-    out = set()
-    for w in re.findall(r"[a-z0-9]+(?:\.\d+)?", re.sub(r"['’]s\b", "", re.sub(r"(?<=\d),(?=\d)", "", text))):
-        if w in _STOP:
-            continue
-        if len(w) > 4 and w.endswith("ies"):
-            w = w[:-3] + "y"
-        elif len(w) > 3 and w[-1] == "s":
-            w = w[:-1]
-        out.add(w)
-    return frozenset(out)
+    """Content words, plural -s dropped: "Trump Threatens Apple's iPhones" -> trump threaten apple iphone."""
+    text = re.sub(r"['’]s\b|(?<=\d),(?=\d)", "", _LABEL.sub("", headline).lower().replace("u.s.", "us"))
+    words = [w for w in re.findall(r"[a-z0-9]+(?:\.\d+)?", text) if w not in _STOP]
+    words = [w[:-3] + "y" if len(w) > 4 and w.endswith("ies") else w for w in words]
+    return frozenset(w[:-1] if len(w) > 3 and w[-1] == "s" else w for w in words)
 
 
 @dataclass
@@ -299,7 +288,7 @@ def _article(passages: list[Passage], names: re.Pattern[str], ticker: re.Pattern
     first = passages[0]
     prov = provider(first.url, first.text)
     headline, suffix_outlet = clean_headline(first.title or first.text.split(". ")[0], prov)
-    outlet = suffix_outlet if suffix_outlet and prov in ("Dow Jones Newswires", "") else prov
+    outlet = suffix_outlet or prov  # Barron's / WSJ / MarketWatch over the Dow Jones feed they came by
     bare = _LABEL.sub("", headline)
 
     def named(text: str) -> bool:
@@ -328,34 +317,28 @@ class _Pairs:
             self.heads = np.asarray(encode([_LABEL.sub("", a.headline) for a in arts]))
             self.texts = np.asarray(encode([a.passages[0].text for a in arts]))
 
-    def _comparable(self, a: _Article, b: _Article) -> bool:
+    def _signals(self, i: int, j: int) -> tuple[float, float, float] | None:
+        """(headline cosine, title+excerpt cosine, Jaccard); None when the two cannot be one story."""
+        a, b = self.arts[i], self.arts[j]
         if a.reason != b.reason or (a.numbers and b.numbers and not a.numbers & b.numbers):
-            return False
-        return not (a.when and b.when and abs((a.when - b.when).total_seconds()) > WINDOW_HOURS * 3600)
-
-    def _jaccard(self, a: _Article, b: _Article) -> float:
+            return None
+        if a.when and b.when and abs((a.when - b.when).total_seconds()) > WINDOW_HOURS * 3600:
+            return None
         union = len(a.tokens | b.tokens)
-        return len(a.tokens & b.tokens) / union if union else 0.0
+        jac = len(a.tokens & b.tokens) / union if union else 0.0
+        if self.heads is None or self.texts is None:
+            return 0.0, 0.0, jac  # without an encoder only the Jaccard rules can hold
+        return float(self.heads[i] @ self.heads[j]), float(self.texts[i] @ self.texts[j]), jac
 
     def same(self, i: int, j: int) -> bool:
-        a, b = self.arts[i], self.arts[j]
-        if not self._comparable(a, b):
+        if (sig := self._signals(i, j)) is None:
             return False
-        jac = self._jaccard(a, b)
-        if jac >= TITLE_JACCARD or self.heads is None or self.texts is None:
-            return jac >= TITLE_JACCARD
-        head = float(self.heads[i] @ self.heads[j])
-        return head >= TITLE_COSINE or (
-            head >= SUPPORTED_COSINE
-            and (float(self.texts[i] @ self.texts[j]) >= TEXT_COSINE or jac >= SUPPORT_JACCARD)
-        )
+        head, text, jac = sig
+        return jac >= TITLE_JACCARD or any(head >= h and text >= t and jac >= w for h, t, w in COSINE_RULES)
 
-    def related(self, i: int, j: int) -> bool:
-        a, b = self.arts[i], self.arts[j]
-        if not self._comparable(a, b):
-            return False
-        head = float(self.heads[i] @ self.heads[j]) if self.heads is not None else 0.0
-        return self._jaccard(a, b) >= RELATED_JACCARD or head >= RELATED_COSINE
+    def related(self, i: int, j: int) -> bool:  # any RELATED minimum met
+        sig = self._signals(i, j)
+        return sig is not None and any(v >= m for v, m in zip(sig, RELATED, strict=True))
 
     def clusters(self) -> list[list[int]]:
         """Union-find over same-story pairs."""
@@ -420,9 +403,9 @@ def build_stories(
     Passages dated after `as_of` are ignored (undated ones pass, as in retrieval); without
     `as_of` recency counts from the newest article. `aliases` are extra names that make an
     article about the company ("AWS", "Tim Cook"). `shown` holds distinct developments: a ranked
-    story with an article within RELATED_JACCARD / RELATED_COSINE of a shown story's article is
-    another angle on it ("Apple Can't Really Make iPhones in the U.S." next to the 25% iPhone
-    tariff threat) and goes to `more`, so one big story cannot fill the section.
+    story with an article within RELATED of a shown story's article is another angle on it
+    ("Apple Can't Really Make iPhones in the U.S." next to the 25% iPhone tariff threat) and goes
+    to `more`, so one big story cannot fill the section.
     """
     alts = company_name_patterns(Company(ticker, "", company)) if company else []
     alts += [re.escape(a) for a in aliases if a.strip()]
@@ -438,6 +421,11 @@ def build_stories(
     end_of_day = _when(as_of[:10]) if as_of else None
     newest = max((a.when for a in arts if a.when), default=None)
     reference = end_of_day + timedelta(days=1) if end_of_day else newest
+    if reference and newest and reference - newest > timedelta(days=STALE_DAYS):
+        # A stale feed (newest article weeks before as_of): every story would decay to ~0 and
+        # materiality could no longer rank them; recency then counts from the newest article,
+        # and the report warns that its news is stale (reports/context.py).
+        reference = newest + timedelta(days=1)
     pairs = _Pairs(arts, encode)
     ranked = sorted(
         ((_story([arts[i] for i in g], reference), g) for g in pairs.clusters()),

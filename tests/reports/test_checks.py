@@ -42,3 +42,15 @@ def test_text_cut_by_token_limit_ends_at_a_full_sentence(text, kept):
     from reports.claims import drop_unfinished_sentence
 
     assert drop_unfinished_sentence(text) == kept
+
+
+@pytest.mark.parametrize(
+    "text, first",
+    [
+        ("Amazon.com, Inc. (AMZN) is a retailer. It grew.", "Amazon.com, Inc. (AMZN) is a retailer."),
+        ("Sales in the U.S. Market rose. Then fell.", "Sales in the U.S. Market rose."),
+        ("Apple Inc. designs phones.", "Apple Inc. designs phones."),
+    ],
+)
+def test_abbreviations_do_not_end_a_sentence(text, first):
+    assert split_sentences(text)[0] == first

@@ -19,15 +19,24 @@ QUESTION = "What drove the change in Apple Inc.'s revenue or profit?"
 
 def claim(text: str, reason: str = "stop", source: str = SOURCE) -> tuple:
     unit = UnitPlan(
-        request_id="r:AAPL:financials:0", mode="claim", source_map={1: 5}, source_texts={1: source},
-        system=CLAIM_SYSTEM, user=f"{source}\n\nQuestion: {QUESTION}\nAnswer in one sentence.",
-        question=QUESTION, max_new_tokens=72, allowed_numbers=[], allowed_citations=[],
+        request_id="r:AAPL:financials:0",
+        mode="claim",
+        source_map={1: 5},
+        source_texts={1: source},
+        system=CLAIM_SYSTEM,
+        user=f"{source}\n\nQuestion: {QUESTION}\nAnswer in one sentence.",
+        question=QUESTION,
+        max_new_tokens=72,
+        allowed_numbers=[],
+        allowed_citations=[],
     )
     return check_unit(unit, Completion(unit.request_id, text, finish_reason=reason))
 
 
 def test_a_supported_claim_is_cited_to_its_source_by_code():
-    out = claim("Net sales increased 2% during 2024 compared to 2023, driven by higher net sales of Services.")
+    out = claim(
+        "Net sales increased 2% during 2024 compared to 2023, driven by higher net sales of Services."
+    )
     assert out.sentences == [
         "Net sales increased 2% during 2024 compared to 2023, driven by higher net sales of Services [5]."
     ]
@@ -44,8 +53,14 @@ def test_meta_lead_in_is_stripped_and_only_the_first_sentence_kept():
     [
         ("Its flagship product is the Apple I, a personal computer designed by Steve Jobs.", "not supported"),
         ("The company has a strong track record of innovation and growth.", "not supported"),
-        ("Net sales increased 12% during 2024, driven by higher net sales of Services.", "12%: not in its source"),
-        ("Net sales increased 2% during 2024 compared to 2023 [3], driven by Services and", "no complete sentence"),
+        (
+            "Net sales increased 12% during 2024, driven by higher net sales of Services.",
+            "12%: not in its source",
+        ),
+        (
+            "Net sales increased 2% during 2024 compared to 2023 [3], driven by Services and",
+            "no complete sentence",
+        ),
         ("Task: Summarise Apple Inc.'s financial performance over the last fiscal years.", "prompt label"),
         ("2024, 2023, 2019, 2009, 2108, 2030, 2040, 2050.", ""),
         ("", "empty answer"),
@@ -59,10 +74,16 @@ def test_failing_claims_are_dropped_with_the_reason(text, reason):
 
 def paragraph(text: str, facts=None):
     unit = UnitPlan(
-        request_id="r:AAPL:risks", mode="paragraph", source_map={1: 4, 2: 7},
-        source_texts={1: OTHER, 2: SOURCE}, system=SYSTEM_PROMPT,
+        request_id="r:AAPL:risks",
+        mode="paragraph",
+        source_map={1: 4, 2: 7},
+        source_texts={1: OTHER, 2: SOURCE},
+        system=SYSTEM_PROMPT,
         user=f"Sources:\n[1] 10-K, Item 1A: {OTHER}\n[2] 10-K, Item 7: {SOURCE}\n\nTask: Summarise.",
-        question="Summarise.", max_new_tokens=180, allowed_numbers=[], allowed_citations=[1, 2],
+        question="Summarise.",
+        max_new_tokens=180,
+        allowed_numbers=[],
+        allowed_citations=[1, 2],
     )
     return check_unit(unit, Completion(unit.request_id, text), facts=facts)
 
@@ -80,12 +101,15 @@ def test_paragraph_citations_map_to_the_report_and_must_support_the_sentence():
     ]
     assert out.citations == [4, 7] and out.invalid == [3]
     assert [d.reason.split(" (")[0] for d in out.dropped] == [
-        "not supported by its cited source", "not supported by any source of the section"
+        "not supported by its cited source",
+        "not supported by any source of the section",
     ]
 
 
 def test_uncited_sentence_is_attributed_not_cited():
-    out = paragraph("Apple relies on outsourcing partners in China mainland, India and Vietnam for manufacturing.")
+    out = paragraph(
+        "Apple relies on outsourcing partners in China mainland, India and Vietnam for manufacturing."
+    )
     assert out.sentences == [
         "Apple relies on outsourcing partners in China mainland, India and Vietnam for manufacturing [4]."
     ]
@@ -98,3 +122,13 @@ def test_a_figure_must_be_in_the_source_the_sentence_cites():
     facts = [FactRef("revenue", "FY2024", 391_035e6, "USD")]
     wrong_year = paragraph("Net sales were $391,035 million in fiscal 2023, up 2% from 2023 [2].", facts)
     assert wrong_year.sentences == [] and "FY2024" in wrong_year.dropped[0].reason
+
+
+def test_an_answer_ending_in_an_abbreviation_is_not_a_sentence():
+    out = claim("Net sales increased 2% during 2024 driven by Services sold in the U.S.")
+    assert out.sentences == [] and out.dropped[0].reason == "no complete sentence"
+
+
+def test_meta_lead_ins_about_the_text_are_stripped():
+    out = claim("The text above suggests that net sales increased 2% during 2024, driven by higher net sales of Services.")
+    assert out.sentences == ["Net sales increased 2% during 2024, driven by higher net sales of Services [5]."]

@@ -8,10 +8,9 @@ import pytest
 
 from rag.errors import NoDataError
 from rag.facts import facts_from_companyfacts
-from rag.retrieve import Retriever
+from rag.retrieve import Retriever, SourceQuery
 from reports.context import build_context, requests_for
 from reports.facts_view import facts_prompt_text, facts_table, format_fact
-from rag.retrieve import SourceQuery
 from reports.financials import report_facts
 from reports.spec import SECTIONS, SectionSpec
 from tests.fakes import HashEmbedder
@@ -78,8 +77,16 @@ def test_sections_are_composed_from_evidence_in_claim_units(tmp_path: Path, aapl
     _aapl_store(tmp_path, emb)
     table = report_facts(aapl_facts)
     ctx = build_context(
-        "AAPL", "Apple Inc.", "0000320193", "2025-06-01", Retriever(tmp_path, emb),
-        list(SECTIONS.values()), table, facts_prompt_text(table), "run1", unit="claim",
+        "AAPL",
+        "Apple Inc.",
+        "0000320193",
+        "2025-06-01",
+        Retriever(tmp_path, emb),
+        list(SECTIONS.values()),
+        table,
+        facts_prompt_text(table),
+        "run1",
+        unit="claim",
     )
     plans = {p.key: p for p in ctx.sections}
     fin = plans["financials"]
@@ -90,9 +97,9 @@ def test_sections_are_composed_from_evidence_in_claim_units(tmp_path: Path, aapl
     assert "revenue of $391,035 million, up 2.0% from $383,285 million in FY2023 [1]." in text
     assert all(not p.numbers_unverified and not p.numbers_mismatched for p in fin.lead)
     # the model explains, from the MD&A passage only: one source, one question, sources first
-    (unit,) = fin.units
+    (unit,) = fin.units  # a one-sentence source: no focused second candidate
     assert unit.mode == "claim" and "Net sales increased 2%" in unit.user
-    assert unit.user.index("Net sales") < unit.user.index("Question:")
+    assert unit.user.index("Net sales") < unit.user.index("Summarize")  # source first
     assert "391,035" not in unit.user  # the facts are not in the model's prompt
     assert ctx.sources[unit.source_map[1] - 1].section.startswith("Item 7")
     assert set(unit.allowed_numbers) == {"2", "2024", "2023"} and unit.allowed_citations == []
@@ -102,8 +109,9 @@ def test_sections_are_composed_from_evidence_in_claim_units(tmp_path: Path, aapl
     assert not plans["developments"].units and not plans["developments"].lead  # no news indexed
     assert any(w.startswith("Recent developments: No news") for w in ctx.warnings)
     reqs = requests_for(ctx)
-    assert [r.request_id for r in reqs][:2] == ["run1:AAPL:overview:0", "run1:AAPL:financials:0"]
+    assert [r.request_id for r in reqs][:2] == ["run1:AAPL:overview:0a", "run1:AAPL:financials:0a"]
     assert all(r.allowed_numbers is not None and r.allowed_citations == () for r in reqs)
+    assert all(r.stop_words == ("\n",) and r.max_new_tokens == 128 for r in reqs)  # one sentence, finished
     assert len({s.n for s in ctx.sources}) == len(ctx.sources) == ctx.sources[-1].n
 
 
@@ -112,8 +120,16 @@ def test_paragraph_units_number_their_sources_and_constrain_citations(tmp_path: 
     _aapl_store(tmp_path, emb)
     table = report_facts(aapl_facts)
     ctx = build_context(
-        "AAPL", "Apple Inc.", "0000320193", "2025-06-01", Retriever(tmp_path, emb),
-        list(SECTIONS.values()), table, facts_prompt_text(table), "run1", unit="paragraph",
+        "AAPL",
+        "Apple Inc.",
+        "0000320193",
+        "2025-06-01",
+        Retriever(tmp_path, emb),
+        list(SECTIONS.values()),
+        table,
+        facts_prompt_text(table),
+        "run1",
+        unit="paragraph",
     )
     (unit,) = next(p for p in ctx.sections if p.key == "financials").units
     assert unit.mode == "paragraph" and "[1] " in unit.user and "Task:" in unit.user
@@ -125,8 +141,15 @@ def test_no_facts_means_one_line_and_no_generation(tmp_path: Path):
     emb = HashEmbedder()
     _aapl_store(tmp_path, emb)
     ctx = build_context(
-        "AAPL", "Apple Inc.", "0000320193", "2025-06-01", Retriever(tmp_path, emb),
-        list(SECTIONS.values()), None, "", "run1",
+        "AAPL",
+        "Apple Inc.",
+        "0000320193",
+        "2025-06-01",
+        Retriever(tmp_path, emb),
+        list(SECTIONS.values()),
+        None,
+        "",
+        "run1",
     )
     fin = next(p for p in ctx.sections if p.key == "financials")
     assert not fin.units and not fin.lead and "No XBRL financial facts" in fin.note
@@ -175,7 +198,9 @@ def test_input_moderation_drops_injected_passages_before_numbering(tmp_path: Pat
         ],
     )
     spec = SectionSpec(
-        key="risks", title="Key risks", instruction="List the risks.",
+        key="risks",
+        title="Key risks",
+        instruction="List the risks.",
         queries=(SourceQuery("filings", "{company} risk", k=3),),
     )
     args = ("AAPL", "Apple Inc.", "0000320193", "2025-06-01", Retriever(tmp_path, emb), [spec])

@@ -100,6 +100,9 @@ def test_label_given_as_a_prompt_part_is_echo_even_without_the_filed_pattern():
 def test_long_quote_of_a_source_given_as_a_prompt_part_is_not_echo():
     """A caller may pass the whole prompt; a passage inside it is quoted, never echoed."""
     assert is_echo(SOURCE_TEXT, [USER]) is None
+    # a passage continued on further lines (a table) is still a passage
+    multi = f"Sources:\n[1] {SOURCE_LABEL}: {SOURCE_TEXT}\nNet sales | 2025 | 2024 | up in every region and every quarter\n\nTask: x"
+    assert is_echo("Net sales 2025 2024 up in every region and every quarter.", [multi]) is None
     # the claim prompt carries its passage bare: the passage given as a source makes it a quote
     assert is_echo(SOURCE_TEXT, [CLAIM_USER], sources=[SOURCE_TEXT]) is None
     assert is_echo("Question: What were Apple's purchase obligations?", [CLAIM_USER], [SOURCE_TEXT])
