@@ -225,7 +225,8 @@ def ingest(
 
 
 def build_facts(data_dir: Path, index_dir: Path, summary: IngestSummary, progress: Progress) -> list[Fact]:
-    """Companyfacts JSON where it ships, inline XBRL of annual filings otherwise; cached per file digest."""
+    """Companyfacts JSON where it ships, inline XBRL of 10-K and 10-Q filings otherwise (the 10-Q gives
+    the latest quarter); cached per file digest."""
     cache = index_dir / "facts_cache"
     cache.mkdir(exist_ok=True)
 
@@ -251,7 +252,8 @@ def build_facts(data_dir: Path, index_dir: Path, summary: IngestSummary, progres
             continue
         all_facts.extend(rows)
         covered |= {f.ticker for f in rows}
-    for path in sorted((data_dir / "sec" / "filings").glob("*-10-k-*.htm*")):
+    filings = data_dir / "sec" / "filings"
+    for path in sorted([*filings.glob("*-10-k-*.htm*"), *filings.glob("*-10-q-*.htm*")]):
         ticker = ticker_from_filename(path)
         if ticker in covered or any(f.file.endswith(path.name) for f in summary.failures):
             continue

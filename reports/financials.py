@@ -249,11 +249,10 @@ def _change(pct: float | None, prior: str) -> str:
 
 
 def _income(label: str, v: float) -> str:
-    return (
-        f"{label} was {_amount(v)}"
-        if v >= 0
-        else f"the company reported a {label.lower()} loss of {money(-v)}"
-    )
+    """ "Net income was $X" or, for a negative value, "the company reported a net loss of $X"."""
+    if v >= 0:
+        return f"{label} was {_amount(v)}"
+    return f"the company reported a {label.lower().replace(' income', '')} loss of {money(-v)}"
 
 
 def annual_sentences(table: FactsTable, company: str) -> list[list[str]]:

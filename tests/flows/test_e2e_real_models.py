@@ -46,26 +46,32 @@ def test_real_models_write_a_cited_moderated_report(real_env: Path):
         assert (run_dir / name).stat().st_size > 0, name
 
     manifest = json.loads((run_dir / "manifest.json").read_text())
+    ctx = json.loads((run_dir / "audit" / "context-AAPL.json").read_text())
+    units = [u for sec in ctx["sections"] for u in sec["units"]]
     chat = manifest["model"]["chat"]
     assert chat["preset"] == "smollm2-135m" and chat["revision"].startswith("sha256:")
-    assert chat["requests"] == 4 and chat["tokens_out"] > 0
+    assert chat["requests"] == len(units) > 0 and chat["tokens_out"] > 0
     record = manifest["tickers"]["AAPL"]
     assert [s["key"] for s in record["sections"]] == ["overview", "financials", "developments", "risks"]
     for section in record["sections"]:
         mod = section["moderation"]
-        assert mod["label"] in LABELS and set(mod["scores"]) == set(LABELS)
-        assert (
-            section["status"]
-            == {"publish": "published", "caution": "caution", "withhold": "withheld"}[mod["action"]]
-        )
-        assert section["tokens_out"] > 0 and section["prompt_digest"]
+        if section["units"]:  # sections the model wrote for are moderated, every label scored
+            assert mod["label"] in LABELS and set(mod["scores"]) == set(LABELS)
+            assert all(u["prompt_digest"] and u["tokens_out"] > 0 for u in section["units"])
+        # no banner on ordinary text: the small model's own labels are advisory only
+        assert section["status"] == "published", (section["key"], mod)
 
     # every citation link in the HTML resolves to a listed source; published text is cited somewhere
     html = (run_dir / "AAPL.html").read_text()
     links = set(re.findall(r'href="#src-(\d+)"', html))
-    assert all(f'id="src-{n}"' in html for n in links)
-    shown = [s for s in record["sections"] if s["status"] in ("published", "caution")]
-    if any(s["paragraphs"] for s in shown):
-        assert links, "no citation in any shown section"
+    assert links and all(f'id="src-{n}"' in html for n in links)
     assert "391,035" in html  # exact XBRL revenue, whatever the model wrote
     assert "<script" not in html.lower()
+    # decoding cannot invent: every digit string in model-written prose is in its section's sources
+    md = (run_dir / "AAPL.md").read_text()
+    allowed = {n.replace(",", "") for u in units for n in u["allowed_numbers"]}
+    for line in md.splitlines():
+        if "_(model-written)_" in line:
+            prose = re.sub(r"\[\d+(?:, \d+)*\]", "", line)
+            assert {d.replace(",", "") for d in re.findall(r"\d(?:[\d,.]*\d)?", prose)} <= allowed, line
+    assert all(s["numbers_unverified"] == [] for s in record["sections"])

@@ -33,7 +33,11 @@ def test_rerun_resumes_the_same_run_folder_and_publishes_nothing_twice(two_ticke
     first = nightly_reports(tickers=["AAPL", "NVDA"], as_of="2025-06-01")
     run_dir = Path(first["run_dir"])
     assert first["status"] == "completed" and first["model"]["chat"]["jobs"] == 2
-    assert [len(call) for call in two_tickers.calls] == [4, 4]  # one job per ticker
+    units = {  # generation units per ticker, from the contexts the run wrote
+        t: sum(len(s["units"]) for s in json.loads((run_dir / "audit" / f"context-{t}.json").read_text())["sections"])
+        for t in ("AAPL", "NVDA")
+    }
+    assert [len(call) for call in two_tickers.calls] == [units["AAPL"], units["NVDA"]]  # one job per ticker
     stamps = {p.name: p.stat().st_mtime_ns for p in run_dir.glob("*.html")}
 
     second = nightly_reports(tickers=["NVDA", "AAPL"], as_of="2025-06-01", ingest=False)
@@ -59,7 +63,8 @@ def test_stored_sections_are_reused_when_a_crash_hit_before_publish(two_tickers)
     (run_dir / "AAPL.html").unlink()
     again = nightly_reports(tickers=["AAPL"], as_of="2025-06-01", ingest=False)
     assert len(two_tickers.calls) == 1  # sections came from the result store
-    assert again["resume"] == {**again["resume"], "sections_cached": 4, "sections_generated": 0}
+    units = sum(len(s["units"]) for s in json.loads((run_dir / "audit" / "context-AAPL.json").read_text())["sections"])
+    assert again["resume"] == {**again["resume"], "sections_cached": units, "sections_generated": 0}
     assert (run_dir / "AAPL.html").is_file() and again["tickers"]["AAPL"]["status"] == "published"
 
 
