@@ -46,7 +46,8 @@ def generate_paged(
     for key, group in groups.items():
         tokens = _paged_session(model, group, key, eos_ids, max_batch)
         for job in group:
-            row = replay(tokens[job.index], Row(job.ids, job.max_new, job.stops), set(eos_ids), tokenizer)
+            row = Row(job.ids, job.max_new, job.stops, sentences=job.sentences)
+            row = replay(tokens[job.index], row, set(eos_ids), tokenizer)
             out[job.index] = (row.tokens, row.reason)
     return [out[j.index] for j in jobs]
 
@@ -109,6 +110,6 @@ def generate_static(model: Any, tokenizer: Any, job: Any, eos_ids: list[int]) ->
         torch.manual_seed(job.seed)
         mask = torch.ones_like(ids)
         out = model.generate(input_ids=ids, attention_mask=mask, generation_config=cfg, **extra)
-    row = Row(job.ids, job.max_new, job.stops)
+    row = Row(job.ids, job.max_new, job.stops, sentences=job.sentences)
     replay(out[0, len(job.ids) :].tolist(), row, set(eos_ids), tokenizer)
     return row.tokens, row.reason

@@ -30,6 +30,7 @@ from typing import Any
 
 from models.constraint import apply_mask
 from models.ngram import banned_next_tokens
+from models.sentences import BOUNDARY, sentence_ends
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Row:
     reason: str = ""  # "eos" | "stop" | "length"
     first_token_s: float = 0.0  # seconds from the start of `run` to this row's first token
     constraint: Any = None  # models/constraint.py TokenConstraint (one per row), or None
+    sentences: int = 0  # stop once this many complete sentences are written (0: no such stop)
 
 
 @dataclass
@@ -177,6 +179,12 @@ def finished(row: Row, eos_ids: set[int], tokenizer: Any) -> bool:
         tail = tokenizer.decode(row.tokens[-window:], skip_special_tokens=False)
         if any(s in tail for s in row.stops):
             row.reason = "stop"
+    if not row.reason and row.sentences:
+        # a boundary is completed by the token that starts the next sentence: look at the tail,
+        # and count over the whole answer only when the tail holds one
+        if BOUNDARY.search(tokenizer.decode(row.tokens[-8:], skip_special_tokens=True)):
+            if sentence_ends(tokenizer.decode(row.tokens, skip_special_tokens=True)) >= row.sentences:
+                row.reason = "stop"
     if not row.reason and len(row.tokens) >= row.max_new:
         row.reason = "length"
     return bool(row.reason)

@@ -47,6 +47,7 @@ class _Job:
     top_k: int
     top_p: float
     seed: int
+    sentences: int = 0  # stop after this many complete sentences (0: no such stop)
 
 
 class TransformersEngine:
@@ -176,6 +177,7 @@ class TransformersEngine:
             preset.top_p if req.top_p is None else float(req.top_p),
             # Default seed 0: an unseeded run must still be reproducible for the audit trail.
             0 if req.seed is None else int(req.seed),
+            int(req.max_sentences or 0),
         )
 
     # -- generation --------------------------------------------------------------------------
@@ -331,7 +333,10 @@ class TransformersEngine:
                     return
         ngram = self.preset.no_repeat_ngram_size
         decoder = Decoder(self.model, self.tokenizer, self.eos_ids, ngram, self.batch_size, memory.sample)
-        rows = [Row(j.ids, j.max_new, j.stops, j.temperature, j.top_k, j.top_p, j.seed, tag=j) for j in jobs]
+        rows = [
+            Row(j.ids, j.max_new, j.stops, j.temperature, j.top_k, j.top_p, j.seed, j, sentences=j.sentences)
+            for j in jobs
+        ]
         for row in rows:  # a fresh constraint per row and per try: it tracks that row's tokens
             row.constraint = for_request(self.tokenizer, requests[row.tag.index])
 

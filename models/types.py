@@ -31,6 +31,9 @@ class GenerationRequest:
     allowed_numbers: tuple[str, ...] | None = None
     # Source numbers a `[n]` marker may cite. None -> unconstrained; () -> no markers.
     allowed_citations: tuple[int, ...] | None = None
+    # Stop once the answer holds this many complete sentences and starts another (claim units ask
+    # for one; a small model otherwise rambles on to its token limit). None -> no such stop.
+    max_sentences: int | None = None
 
 
 @dataclass

@@ -12,26 +12,16 @@ from collections.abc import Callable
 
 import numpy as np
 
+from models.sentences import ABBREVIATION, BOUNDARY
 from reports.sanitize import CITATION_MARKER, _expand
 
 Encode = Callable[[list[str]], np.ndarray]  # texts -> (n, dim) unit vectors
-
-# A boundary is end punctuation, then any citation markers, then space and a capital/digit/quote;
-# "$391.0 billion" and "U.S. sales" do not end a sentence.
-_BOUNDARY = re.compile(r"(?<=[.!?])((?:\s*\[[^\]]*\])*)\s+(?=[A-Z0-9\"'(])")
-
-
-# "Amazon.com, Inc. (AMZN) is …" and "the U.S. market" are one sentence: a piece ending in one
-# of these abbreviations is joined to the next.
-ABBREVIATION = re.compile(
-    r"(?:\b(?:Inc|Corp|Co|Ltd|Plc|LLC|No|vs|Mr|Mrs|Ms|Dr|St|Jr|Sr|approx|e\.g|i\.e)\.|\b(?:[A-Z]\.){2,3})$"
-)
 
 
 def split_sentences(paragraph: str) -> list[str]:
     """Sentences with their trailing citation markers attached ("… grew 2%. [1]" stays whole)."""
     out, start = [], 0
-    for m in _BOUNDARY.finditer(paragraph):
+    for m in BOUNDARY.finditer(paragraph):
         piece = paragraph[start : m.end(1)].strip()
         if out and ABBREVIATION.search(out[-1]):
             out[-1] = f"{out[-1]} {piece}"

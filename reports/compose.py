@@ -63,6 +63,7 @@ class UnitPlan(BaseModel):
     # closest to the question); assembly publishes at most one per group, the best supported.
     group: str = ""
     stop_words: list[str] | None = None  # None: the preset's; claim units also stop at a newline
+    max_sentences: int | None = None  # claim units: stop after the first complete sentence
 
 
 class SectionPlan(BaseModel):
@@ -214,6 +215,7 @@ def claim_units(inp: ComposeInput, n: int, passage: Passage, question: str | Non
             allowed_citations=[],
             group=inp.request_id(n),
             stop_words=["\n"],
+            max_sentences=1,
         )
         for i, text in enumerate(texts)
     ]

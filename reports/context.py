@@ -258,6 +258,7 @@ def requests_for(
             allowed_numbers=tuple(u.allowed_numbers),
             allowed_citations=tuple(u.allowed_citations),
             stop_words=tuple(u.stop_words) if u.stop_words is not None else None,
+            max_sentences=u.max_sentences,
         )
         for p in ctx.sections
         for u in p.units
