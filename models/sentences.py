@@ -15,7 +15,11 @@ import re
 ABBREVIATION = re.compile(
     r"(?:\b(?:Inc|Corp|Co|Ltd|Plc|LLC|No|vs|Mr|Mrs|Ms|Dr|St|Jr|Sr|approx|e\.g|i\.e)\.|\b(?:[A-Z]\.){2,3})$"
 )
-BOUNDARY = re.compile(r"(?<=[.!?])((?:[\"'\u201d\u2019)]*)(?:\s*\[[^\]]*\])*)\s+(?=[A-Z0-9\"'(\u201c])")
+# The next sentence starts with a capital, a digit, a quote — or a camel-case brand ("iPad net
+# sales decreased …", "eBay said …"), which SmolLM2 copies from filings' glued product headings.
+BOUNDARY = re.compile(
+    r"(?<=[.!?])((?:[\"'\u201d\u2019)]*)(?:\s*\[[^\]]*\])*)\s+(?=[A-Z0-9\"'(\u201c]|[a-z][A-Z])"
+)
 
 
 def sentence_ends(text: str) -> int:

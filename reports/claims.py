@@ -40,6 +40,7 @@ _META_LEAD = re.compile(
     re.I,
 )
 MIN_CLAIM_WORDS = 6  # "Amazon.com, Inc." is a name, not a claim
+MAX_CLAIM_WORDS = 60  # past this a "sentence" is several run together without a boundary
 _END = re.compile(r"[.!?][\"'\u201d\u2019)]*$")
 
 
@@ -98,6 +99,9 @@ def check_unit(
             return out
         if ABBREVIATION.search(first):  # "… at the start of former U.S." is not a sentence end
             drop(first, "no complete sentence")
+            return out
+        if len(first.split()) > MAX_CLAIM_WORDS:
+            drop(first, f"too long for one sentence (over {MAX_CLAIM_WORDS} words)")
             return out
         if len(first.split()) < MIN_CLAIM_WORDS:
             drop(first, f"too short to say anything (under {MIN_CLAIM_WORDS} words)")

@@ -54,3 +54,7 @@ def test_engine_honours_max_sentences(tiny_engine):
     # the random tiny model may or may not write a sentence end; when it does, "b" stops there
     assert one.tokens_out <= free.tokens_out
     assert sentence_ends(one.text) <= 1
+
+
+def test_a_camel_case_brand_starts_a_sentence():
+    assert sentence_ends("higher net sales of laptops and desktops. iPad net sales decreased") == 1

@@ -132,3 +132,9 @@ def test_an_answer_ending_in_an_abbreviation_is_not_a_sentence():
 def test_meta_lead_ins_about_the_text_are_stripped():
     out = claim("The text above suggests that net sales increased 2% during 2024, driven by higher net sales of Services.")
     assert out.sentences == ["Net sales increased 2% during 2024, driven by higher net sales of Services [5]."]
+
+
+def test_sentences_run_together_are_not_one_claim():
+    run_on = " ".join(["Total net sales increased 2% during 2024 compared to 2023 driven by Services"] * 5) + "."
+    out = claim(run_on)
+    assert out.sentences == [] and "too long" in out.dropped[0].reason
