@@ -349,24 +349,3 @@ def check_sentence(
         else:
             out.unverified.append(m)
     return out
-
-
-# Legacy API (any value of any year verifies): kept only until reports.checks/assemble move to
-# check_sentence; do not use in new code.
-def reference_values(
-    facts: Iterable[tuple[float, bool]], passages: Iterable[str]
-) -> list[tuple[float, bool]]:
-    """(value, is_percent) pairs a generated figure may be checked against (legacy)."""
-    refs = list(facts)
-    for text in passages:
-        for m in find_numbers(text):
-            if not m.malformed:
-                refs.extend((m.value * s, m.percent) for s in (_TABLE_SCALES if m.bare else (1.0,)))
-    return refs
-
-
-def check_numbers(text: str, refs: list[tuple[float, bool]]) -> tuple[int, list[str]]:
-    """(number of verified figures, the unverified figures as written) for one paragraph (legacy)."""
-    found = find_numbers(text)
-    bad = [m.text for m in found if not any(_matches(m, v, p) for v, p in refs)]
-    return len(found) - len(bad), bad

@@ -9,11 +9,9 @@ import pytest
 from reports.numbers import (
     FactRef,
     NumberCheck,
-    check_numbers,
     check_sentence,
     find_numbers,
     line_family,
-    reference_values,
     sentence_lines,
     sentence_periods,
 )
@@ -265,7 +263,3 @@ def test_sentence_lines(text, families):
 def test_line_family(line, family):
     assert line_family(line) == family
 
-
-def test_legacy_helpers_still_work_until_callers_move():
-    refs = reference_values([(391_035_000_000.0, False)], PASSAGES)
-    assert check_numbers("Revenue was $391.0 billion, not $381.0 billion.", refs) == (1, ["$381.0 billion"])
