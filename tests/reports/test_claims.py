@@ -135,6 +135,14 @@ def test_meta_lead_ins_about_the_text_are_stripped():
 
 
 def test_sentences_run_together_are_not_one_claim():
-    run_on = " ".join(["Total net sales increased 2% during 2024 compared to 2023 driven by Services"] * 5) + "."
+    words = (
+        "total net sales increased during the year compared with the prior period driven by services "
+        "advertising cloud app store licensing wearables home accessories iphone mac ipad partially offset "
+        "by weaker demand in greater china europe japan rest of asia pacific americas while foreign currency "
+        "headwinds pricing promotions channel inventory supply constraints component costs tariffs freight "
+        "logistics marketing research development and general administrative expenses rose as well"
+    ).split()
+    run_on = "Net " + " ".join(words) + "."
+    assert len(run_on.split()) > 60
     out = claim(run_on)
     assert out.sentences == [] and "too long" in out.dropped[0].reason
