@@ -179,7 +179,7 @@ def focus_sentences(
 
     A 135M model copies from three sentences far more faithfully than from a 160-word passage
     (measured on the shipped sample: 16 of 30 one-sentence answers passed the checks from the
-    focused text, 17 from the whole passage, 23 from the better of the two)."""
+    focused text, 17 from the whole passage, 20 from the better of the two)."""
     sents = [x for x in re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])", text) if len(x.split()) > 3]
     if encode is None or len(sents) <= k:
         return text
