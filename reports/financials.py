@@ -15,6 +15,7 @@ the fiscal year they belong to, as `rag.facts` assigns them).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -255,6 +256,27 @@ def _income(label: str, v: float) -> str:
     return f"the company reported a {label.lower().replace(' income', '')} loss of {money(-v)}"
 
 
+Lookup = Callable[[str, str | None], float | None]  # (line, column key) -> value
+
+
+def _lookup(table: FactsTable) -> Lookup:
+    val = {r.line: r.values for r in table.rows}
+    return lambda line, col: val.get(line, {}).get(col) if col else None
+
+
+def _versus(get: Lookup, line: str, cur: str, prev: str | None, prev_label: str) -> str:
+    """ ", up 2.0% from $383,285 million in FY2023" (or "" when the prior period has no value)."""
+    old = get(line, prev)
+    return _change(get(f"{line}_change", cur), f"{_amount(old)} in {prev_label}") if old is not None else ""
+
+
+def _net_income(get: Lookup, cur: str, prev: str | None, cur_label: str, prev_label: str, tail: str) -> str:
+    """The net income sentence both the annual and the quarterly paragraph state."""
+    s = _income("Net income", get("net_income", cur)) + f" in {cur_label}"
+    s += _versus(get, "net_income", cur, prev, prev_label) + tail
+    return s[0].upper() + s[1:] + "."
+
+
 def annual_sentences(table: FactsTable, company: str) -> list[list[str]]:
     """Paragraphs (lists of sentences, no citation markers) about the latest fiscal year."""
     years = table.years
@@ -262,29 +284,18 @@ def annual_sentences(table: FactsTable, company: str) -> list[list[str]]:
         return []
     y = years[-1]
     p = years[-2] if len(years) > 1 else None
-    val = {r.line: r.values for r in table.rows}
-
-    def get(line: str, year: str | None) -> float | None:
-        return val.get(line, {}).get(year) if year else None
-
+    get = _lookup(table)
     first: list[str] = []
     rev = get("revenue", y)
     if rev is not None:
-        prior = f"{_amount(get('revenue', p))} in FY{p}" if get("revenue", p) is not None else ""
         first.append(
             f"In fiscal {y} (FY{y}), {company} reported revenue of {_amount(rev)}"
-            f"{_change(get('revenue_change', y), prior) if prior else ''}."
+            f"{_versus(get, 'revenue', y, p, f'FY{p}')}."
         )
-    ni = get("net_income", y)
-    if ni is not None:
-        prior = f"{_amount(get('net_income', p))} in FY{p}" if get("net_income", p) is not None else ""
-        margin = f", a net margin of {get('net_margin', y):.1f}%" if get("net_margin", y) is not None else ""
-        s = (
-            _income("Net income", ni)
-            + f" in FY{y}"
-            + (_change(get("net_income_change", y), prior) if prior else "")
-        )
-        first.append(s[0].upper() + s[1:] + margin + ".")
+    if get("net_income", y) is not None:
+        nm = get("net_margin", y)
+        margin = f", a net margin of {nm:.1f}%" if nm is not None else ""
+        first.append(_net_income(get, y, p, f"FY{y}", f"FY{p}", margin))
     eps = get("eps_diluted", y)
     if eps is not None:
         prior = f" versus ${get('eps_diluted', p):,.2f} in FY{p}" if get("eps_diluted", p) is not None else ""
@@ -321,32 +332,19 @@ def quarter_sentences(q: FactsTable | None) -> list[list[str]]:
         return []
     cur = q.years[-1]
     prev = q.years[-2] if len(q.years) > 1 else None
-    val = {r.line: r.values for r in q.rows}
-
-    def get(line: str, col: str | None) -> float | None:
-        return val.get(line, {}).get(col) if col else None
-
+    get = _lookup(q)
     out: list[str] = []
     end = q.labels.get(cur, cur).split("to ")[-1].rstrip(")")
     rev = get("revenue", cur)
     if rev is not None:
-        prior = f"{_amount(get('revenue', prev))} in {prev}" if get("revenue", prev) is not None else ""
         out.append(
             f"In the latest reported quarter, {cur} (ended {_long_date(end)}), revenue was {_amount(rev)}"
-            f"{_change(get('revenue_change', cur), prior) if prior else ''}."
+            f"{_versus(get, 'revenue', cur, prev, str(prev))}."
         )
-    ni = get("net_income", cur)
-    if ni is not None:
-        prior = f"{_amount(get('net_income', prev))} in {prev}" if get("net_income", prev) is not None else ""
-        s = (
-            _income("Net income", ni)
-            + f" in {cur}"
-            + (_change(get("net_income_change", cur), prior) if prior else "")
-        )
+    if get("net_income", cur) is not None:
         eps = get("eps_diluted", cur)
-        if eps is not None:
-            s += f", with diluted earnings per share of ${eps:,.2f}"
-        out.append(s[0].upper() + s[1:] + ".")
+        tail = f", with diluted earnings per share of ${eps:,.2f}" if eps is not None else ""
+        out.append(_net_income(get, cur, prev, cur, str(prev), tail))
     gm = get("gross_margin", cur)
     if gm is not None:
         old = get("gross_margin", prev)
