@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--questions", type=Path, required=True, help="questions JSONL (FinanceBench format)")
     e.add_argument("--docs", type=Path, required=True, help="folder of the PDFs (or with a pdfs/ subfolder)")
     e.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    e.add_argument("--lexical-weight", type=float, help="BM25 weight in the fusion (default: rag/hybrid.py)")
+    e.add_argument("--statement-weight", type=float, help="boost of a page printing the asked statement")
+    e.add_argument("--period-weight", type=float, help="boost of a page from the asked fiscal period")
     return parser
 
 
@@ -178,36 +181,52 @@ def _fetch(tickers: str | None, forms: str | None) -> int:
     return 1 if any(r["failed"] for r in summary["tickers"].values()) else 0
 
 
-def _eval_retrieval(questions: Path, docs: Path, as_json: bool) -> int:
-    """Ingest the PDFs into a throw-away index with the configured embedder and print hit@k."""
+def _eval_retrieval(args: argparse.Namespace) -> int:
+    """Ingest the PDFs into a throw-away index with the configured embedder and print hit@k per stage."""
+    import dataclasses
     from functools import partial
 
     from pydantic import ValidationError
 
     from flows.ingest import shared_embedder
     from flows.settings import Settings
+    from rag.embedding import CachedEncoder
     from rag.errors import ConfigError
     from rag.evaluate import MODES, evaluate_retrieval
+    from rag.hybrid import DEFAULT_WEIGHTS
 
     try:
-        name = Settings().embedder
+        settings = Settings()
     except ValidationError as exc:
         raise ConfigError(f"invalid setting: {exc.errors()[0]['msg']}") from exc
+    chosen = {
+        "lexical": args.lexical_weight,
+        "statement": args.statement_weight,
+        "period": args.period_weight,
+    }
+    weights = dataclasses.replace(DEFAULT_WEIGHTS, **{k: v for k, v in chosen.items() if v is not None})
     progress = partial(print, file=sys.stderr)  # progress on stderr keeps stdout's last line the JSON
-    result = evaluate_retrieval(questions, docs, shared_embedder(name), progress=progress)
+    # Vectors are cached by text under var/cache: a second evaluation of the same PDFs embeds nothing.
+    cache = settings.var_dir / "cache" / "eval-embeddings"
+    embedder = CachedEncoder(shared_embedder(settings.embedder), cache)
+    result = evaluate_retrieval(args.questions, args.docs, embedder, progress=progress, weights=weights)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(
         f"retrieval: {result.questions} questions ({result.skipped} skipped), {result.documents} documents, "
         f"{result.passages} passages, {result.model}, {result.seconds:.1f}s"
     )
+    last = list(result.stages)[-1]
     for q in result.per_question:
-        ranks = "  ".join(f"{m} {q[m] or '-':>2}" for m in MODES)
+        ranks = "  ".join(f"{m} {q[last][m] or '-':>2}" for m in MODES)
         print(f"  {q['id']:24} {q['doc']:22} page {','.join(map(str, q['pages'])):8} rank {ranks}")
-    print(f"  {'':8} {'per_doc':>8} {'shared':>8}")
-    for key, row in result.hits.items():
-        print(f"  {key:8} {row['per_doc']:8.2f} {row['shared']:8.2f}")
-    if as_json:
+    ks = list(next(iter(result.stages.values())))
+    print(f"  {'stage':12} " + " ".join(f"{k + ' ' + m:>15}" for k in ks for m in MODES))
+    for stage, hits in result.stages.items():
+        print(f"  {stage:12} " + " ".join(f"{hits[k][m]:15.2f}" for k in ks for m in MODES))
+    per_question = result.summary()["seconds_per_question"] * 1000
+    print(f"  weights: {result.weights}; search {per_question:.0f} ms/question")
+    if args.json:
         print(json.dumps(result.summary()))
     return 0
 
@@ -220,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             if args.what == "retrieval":
-                return _eval_retrieval(args.questions, args.docs, args.json)
+                return _eval_retrieval(args)
             return _eval_faithfulness(args.run_dir, args.json)
         except ResearchDeskError as exc:
             print(f"error: {exc}", file=sys.stderr)

@@ -31,13 +31,14 @@ import faiss
 import numpy as np
 import pandas as pd
 
-from rag import index_factory
+from rag import index_factory, lexical
 from rag.errors import IndexNotBuiltError
 from rag.index_factory import IndexPolicy, IndexSpec
 from rag.types import Document, Passage
 
 PASSAGE_COLUMNS = list(Passage.__dataclass_fields__)
 ID_COLUMN = "faiss_id"  # stored in the parquet file only; `table` keeps the Passage columns
+TERMS_COLUMN = "lexical_terms"  # BM25 terms per row (rag/lexical.py): an update tokenizes only new rows
 
 
 @dataclass
@@ -68,6 +69,8 @@ class CorpusStore:
         self.ids = np.zeros(0, dtype=np.int64)  # Faiss id of each table row, strictly increasing
         self.next_id = 0
         self.docs: dict[str, str] = {}  # doc_id -> content digest
+        self.terms: list[str] = []  # row-aligned BM25 terms, space-joined
+        self._lexical: lexical.LexicalIndex | None = None  # built from `terms` on first lexical query
         self._gpu: object | None = None  # GPU copy for unfiltered search (faiss-gpu only), made lazily
         self._gpu_checked = False
 
@@ -95,6 +98,7 @@ class CorpusStore:
         if "index" in meta:
             store.spec = IndexSpec.from_json(meta["index"])
             store.ids = table.pop(ID_COLUMN).to_numpy(dtype=np.int64)
+            store.terms = list(table.pop(TERMS_COLUMN)) if TERMS_COLUMN in table.columns else []
             store.next_id = int(meta["next_id"])
             store.index = index
         else:  # written before index types existed: a plain IndexFlatIP whose ids are row numbers
@@ -103,6 +107,8 @@ class CorpusStore:
             store.index = index_factory.create(store.spec, dim)
             index_factory.add(store.index, index.reconstruct_n(0, index.ntotal), store.ids)
         store.table = _with_current_columns(table)
+        if len(store.terms) != len(store.table):  # built before BM25 existed: tokenize once, saved next time
+            store.terms = lexical.joined_terms(store.table["text"].tolist())
         store.docs = dict(meta["docs"])
         return store
 
@@ -122,7 +128,7 @@ class CorpusStore:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         faiss.write_index(self.index, str(tmp / "index.faiss"))
-        table = self.table.assign(**{ID_COLUMN: self.ids})
+        table = self.table.assign(**{ID_COLUMN: self.ids, TERMS_COLUMN: self.terms})
         table.to_parquet(tmp / "passages.parquet", engine="pyarrow", index=False)
         meta = {
             "corpus": self.corpus,
@@ -177,6 +183,7 @@ class CorpusStore:
             self.ids = np.concatenate([self.ids, new_ids])
             rows = pd.DataFrame([p.to_row() for p in passages], columns=PASSAGE_COLUMNS)
             self.table = rows if self.table.empty else pd.concat([self.table, rows], ignore_index=True)
+            self.terms.extend(lexical.joined_terms([p.text for p in passages]))
             self._changed()
         self.docs[doc.doc_id] = doc.content_digest
         stats.passages_added = len(passages)
@@ -189,11 +196,13 @@ class CorpusStore:
             self.index.remove_ids(gone)  # flat (IDMap2) and IVF both remove in place
             self.table = self.table[keep].reset_index(drop=True)
             self.ids = self.ids[keep]
+            self.terms = [t for t, k in zip(self.terms, keep, strict=True) if k]
             self._changed()
         return int(gone.size)
 
     def _changed(self) -> None:
         self._gpu, self._gpu_checked = None, False  # the GPU copy is stale
+        self._lexical = None  # BM25 statistics (IDF, average length) are corpus-wide: rebuild on next query
 
     # ---- queries -----------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -219,6 +228,12 @@ class CorpusStore:
         found = ids[0] >= 0
         rows = np.searchsorted(self.ids, ids[0][found])
         return [(int(r), float(s)) for r, s in zip(rows, scores[0][found], strict=True)]
+
+    def lexical_scores(self, query: str, mask: np.ndarray | None = None) -> np.ndarray:
+        """BM25 of every row for `query`, 0 outside `mask` (the same filter the dense search takes)."""
+        if self._lexical is None:
+            self._lexical = lexical.LexicalIndex(self.terms)
+        return self._lexical.scores(query, mask)
 
     def passage(self, row: int) -> Passage:
         values = self.table.iloc[row].to_dict()
