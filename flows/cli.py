@@ -6,6 +6,8 @@
     researchdesk report AAPL [--as-of 2025-06-01] [--fresh]
     researchdesk eval faithfulness var/reports/latest [--json]
     researchdesk eval retrieval --questions Q.jsonl --docs DIR [--json]
+    researchdesk eval answers --questions Q.jsonl --docs DIR [--json]
+    researchdesk ask AAPL "What drove revenue?" [--session ID] [--json]
 
 A second `run`/`report` with the same tickers and date resumes the first one's run folder: reports
 already published are kept, stored sections are not generated again (`--fresh` starts over).
@@ -51,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("ticker")
     p.add_argument("--as-of", type=_as_of, help="report date, ISO (default: today)")
     p.add_argument("--fresh", action="store_true", help="new run folder; do not resume an earlier attempt")
+    p = sub.add_parser("ask", help="answer a question about a company, with cited sources")
+    p.add_argument("ticker")
+    p.add_argument("question")
+    p.add_argument("--session", help="continue this conversation (a new id is printed when omitted)")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     p = sub.add_parser("eval", help="evaluate a finished run, or retrieval on FinanceBench questions")
     evals = p.add_subparsers(dest="what", required=True)
     e = evals.add_parser("faithfulness", help="citation and number checks of a run")
@@ -63,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--lexical-weight", type=float, help="BM25 weight in the fusion (default: rag/hybrid.py)")
     e.add_argument("--statement-weight", type=float, help="boost of a page printing the asked statement")
     e.add_argument("--period-weight", type=float, help="boost of a page from the asked fiscal period")
+    e = evals.add_parser("answers", help="answer FinanceBench questions from their PDFs and score them")
+    e.add_argument("--questions", type=Path, required=True, help="questions JSONL (FinanceBench format)")
+    e.add_argument("--docs", type=Path, required=True, help="folder of the PDFs (or with a pdfs/ subfolder)")
+    e.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     return parser
 
 
@@ -240,6 +251,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if args.what == "retrieval":
                 return _eval_retrieval(args)
+            if args.what == "answers":
+                from flows.ask import eval_answers
+
+                return eval_answers(args.questions, args.docs, args.json)
             return _eval_faithfulness(args.run_dir, args.json)
         except ResearchDeskError as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -249,6 +264,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         _preflight(need_tickers=args.command != "fetch")
+        if args.command == "ask":
+            from flows.ask import ask
+
+            return ask(args.ticker, args.question, args.session, args.json)
         if args.command == "fetch":
             return _fetch(args.tickers, args.forms)
         if args.command == "ingest":

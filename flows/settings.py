@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     task_runner: str = Field("thread", description="thread | dask | ray (prefect-dask / prefect-ray extras)")
     task_runner_address: str = Field("", description="existing Dask scheduler / Ray cluster address")
     report_base_url: str = Field("", description="URL prefix of var/reports for link artifacts")
+    # `researchdesk ask` conversation turns (reports/sessions.py): "" = SQLite in var/sessions.sqlite;
+    # sqlite:///abs/path.db; dynamodb://TABLE (boto3: AWS_ENDPOINT_URL_DYNAMODB, region, credentials).
+    sessions: str = Field("", description="session store: '', sqlite:///path.db or dynamodb://TABLE")
     # TEST/DEV HOOK, never set in production: "module:function" called once per flow process to
     # swap model seams for fakes (the integration test's worker uses tests/flows/worker_hook.py).
     dev_hook: str = Field("", description="test/dev only: module:function run at flow start")

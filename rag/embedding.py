@@ -144,7 +144,7 @@ class CachedEncoder:
             try:
                 with np.load(self.path) as data:
                     self._cache = {k: data[k] for k in data.files}
-            except (OSError, ValueError):  # a damaged cache is only a cache: start over
+            except Exception:  # noqa: BLE001 - empty, truncated or foreign file: only a cache, start over
                 self._cache = {}
 
     def encode(self, texts: list[str], **kwargs) -> np.ndarray:

@@ -251,6 +251,31 @@ def rank_pages(
     return [p.key for p in pages[:k]]
 
 
+def best_passages(
+    corpus: _Corpus,
+    vec: np.ndarray,
+    intent: QueryIntent,
+    docs: set[str] | None,
+    periods: dict[str, str],
+    k: int = 3,
+    weights: Weights = DEFAULT_WEIGHTS,
+) -> list[Passage]:
+    """The production ranking's top-k pages, each as its best passage: what `ask` answers from."""
+    store, mask = corpus.store, corpus.mask(docs)
+    dense = store.search(vec, weights.depth, mask)
+    scored = hybrid.fuse(
+        dense, store.lexical_scores(intent.keywords or intent.text, mask), weights.lexical, weights.depth
+    )
+    pages = hybrid.rescore(
+        hybrid.by_page(scored, corpus.key),
+        intent,
+        lambda p: corpus.first_text.get(p.key, ""),
+        lambda p: periods.get(p.key[0], ""),
+        weights,
+    )
+    return [store.passage(p.best.row) for p in pages[:k]]
+
+
 def evaluate_retrieval(
     questions_path: Path,
     docs_dir: Path,

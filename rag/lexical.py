@@ -22,6 +22,7 @@ from stored terms when first queried after a change (about 1 s per 50k passages)
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from functools import cache
@@ -50,9 +51,13 @@ computed figure figures determine please explain state whether something like
 useful relevant metric metrics company companies kind type consider considering best abilities
 ability following asked ask asking within terms reported report reports expressed express
 """
+# bm25s logs "Building index from tokens" at DEBUG on every build; Prefect's DEBUG console shows it.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
+
 STOP_WORDS = frozenset((_ENGLISH + _INSTRUCTIONS).split())
 
-# Words and figures: "10-K" -> "10", "k"; "$1,234.5" -> "1234.5"; "FY2023" -> "fy2023" and "2023".
+# Words and figures: "10-K" -> "10" (one-letter words are dropped); "$1,234.5" -> "1234.5";
+# "FY2023" -> "fy2023" and "2023".
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+(?:\d+)?", re.UNICODE)
 _FY = re.compile(r"^(fy|q[1-4])(\d{2,4})$")
 
@@ -74,7 +79,9 @@ def terms(text: str) -> list[str]:
         m = _FY.match(raw)
         if m:  # "fy2023" also matches a page that prints "2023"
             year = m.group(2)
-            out.extend((raw, year if len(year) == 4 else "20" + year))
+            if len(year) == 2:  # the usual pivot: FY23 -> 2023, FY99 -> 1999
+                year = ("20" if int(year) <= 50 else "19") + year
+            out.extend((raw, year))
             continue
         if raw not in STOP_WORDS and len(raw) > 1:
             out.append(raw)

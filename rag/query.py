@@ -53,7 +53,7 @@ _IMPLIED: dict[str, re.Pattern[str]] = {
     ),
     INCOME: re.compile(
         r"gross (?:margin|profit)|operating (?:margin|income|profit)|net (?:income|margin|profit|earnings)"
-        r"|cost of (?:goods|sales|revenue)|cogs|ebitda?|eps\b|earnings per share"
+        r"|cost of (?:goods|sales|revenue)|cogs|ebitda?|\beps\b|earnings per share"
         r"|sg&a|selling, general|interest expense|effective tax rate|income tax",
         re.I,
     ),
@@ -93,7 +93,9 @@ EXPANSIONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 
 _FY = re.compile(r"\b(?:fy|fiscal(?: year)?\s*)'?(\d{4}|\d{2})\b", re.I)
-_QUARTER = re.compile(r"\b(?:q([1-4])\s*(?:fy)?'?\s*(\d{4}|\d{2})|(\d{4})\s*q([1-4]))\b", re.I)
+_QUARTER = re.compile(
+    r"\b(?:q([1-4])\s*(?:fy)?'?\s*(\d{4}|\d{2})|(?:fy\s*)?'?(\d{4}|\d{2})\s*q([1-4]))\b", re.I
+)
 _YEAR = re.compile(r"\b(19[89]\d|20[0-4]\d)\b")
 
 # Sentences that say how to answer, not what is asked. Matched per sentence (or per clause before
@@ -101,7 +103,7 @@ _YEAR = re.compile(r"\b(19[89]\d|20[0-4]\d)\b")
 _INSTRUCTION = re.compile(
     r"^(?:please\s+)?(?:give|provide|answer|respond|round|calculate|compute|use|using|base|rely|relying"
     r"|assume|assuming|utili[sz]e|utili[sz]ing|consider|approach|address|if\b.*\bthen\b|do not|don't"
-    r"|you\b|your\b|the answer|express|show)",
+    r"|you|your|the answer|express|show)\b",
     re.I,
 )
 _SENTENCE = re.compile(r"(?<=[.?!])\s+(?=[A-Z])")
@@ -118,8 +120,11 @@ class QueryIntent:
 
 
 def _year(text: str) -> int:
+    """Four digits as written; two digits in the usual pivot ("FY23" -> 2023, "FY99" -> 1999)."""
     y = int(text)
-    return y + 2000 if y < 100 else y
+    if y >= 100:
+        return y
+    return 2000 + y if y <= 50 else 1900 + y
 
 
 def strip_instructions(question: str) -> str:
@@ -140,14 +145,26 @@ def _norm(name: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9&]+", " ", name.lower()).split())
 
 
+def _is_ticker(name: str) -> bool:
+    return name.isupper() and len(name) <= 5 and " " not in name
+
+
 def named_companies(question: str, known: Mapping[str, Iterable[str]]) -> tuple[str, ...]:
-    """Keys of `known` (key -> names and tickers) whose name appears in the question as whole words."""
+    """Keys of `known` (key -> names and tickers) whose name appears in the question as whole words.
+
+    Names compare without case or legal suffix ("Best Buy Co., Inc." is "best buy"); a ticker-like
+    name (upper case, up to 5 letters) only as written, so ticker ON is not the word "on".
+    """
     q = f" {_norm(question)} "
     found = []
     for key, names in known.items():
         for name in names:
-            n = _norm(name)
-            if n and len(n) >= 2 and f" {n} " in q:
+            if _is_ticker(name) and not name.isdigit():
+                hit = re.search(rf"(?<![\w&]){re.escape(name)}(?![\w&])", question) is not None
+            else:
+                n = _norm(name)
+                hit = bool(n) and len(n) >= 2 and f" {n} " in q
+            if hit:
                 found.append(key)
                 break
     return tuple(found)
@@ -183,9 +200,11 @@ def keywords(text: str, names: Iterable[str] = ()) -> str:
     out = _QUARTER.sub(" ", text)
     out = _FY.sub(" ", out)
     out = _YEAR.sub(" ", out)
-    for name in sorted(names, key=len, reverse=True):
+    forms = {f for n in names for f in (n.strip(), _LEGAL.sub(" ", n).strip(" ,."))}
+    for name in sorted(forms, key=len, reverse=True):  # "Apple Inc." before "Apple"
         if len(name) >= 2:
-            out = re.sub(rf"\b{re.escape(name)}(?:'s|\u2019s)?\b", " ", out, flags=re.I)
+            words = r"\s+".join(re.escape(w) for w in name.split())
+            out = re.sub(rf"(?<![\w&]){words}(?:'s|\u2019s)?(?![\w&])", " ", out, flags=re.I)
     extra = [words for pattern, words in EXPANSIONS if pattern.search(text)]
     return " ".join(" ".join([out, *extra]).split())
 

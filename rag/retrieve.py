@@ -3,7 +3,9 @@
 A report section asks several small questions of different corpora (the 10-K's Risk Factors, the
 ticker's news, the company's Wikipedia article). Each `SourceQuery` is filtered to the ticker
 (Wikipedia also admits general background articles) and, for filings, to matching section titles
-so retrieval does not bleed across 10-K Items.
+so retrieval does not bleed across 10-K Items. Ranking is hybrid (rag/hybrid.py): the dense
+candidates and BM25 over the same filter, fused with the weights `researchdesk eval retrieval`
+measures; the company name is left out of the BM25 terms, since the ticker filter already says it.
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ from typing import Protocol
 
 import numpy as np
 
+from rag import hybrid
 from rag.embedding import Embedder
 from rag.errors import IndexNotBuiltError
+from rag.hybrid import DEFAULT_WEIGHTS, Weights
+from rag.query import keywords
 from rag.store import CorpusStore
 from rag.types import Passage
 
@@ -34,7 +39,7 @@ class SourceQuery:
 @dataclass(frozen=True)
 class Hit:
     passage: Passage
-    score: float  # cosine similarity
+    score: float  # fused score: cosine + weighted BM25 share (rag/hybrid.py); the cosine for external corpora
     query: str = field(default="", compare=False)
 
 
@@ -60,9 +65,14 @@ class Retriever:
     """
 
     def __init__(
-        self, index_dir: Path, embedder: Embedder, external: dict[str, ExternalCorpus] | None = None
+        self,
+        index_dir: Path,
+        embedder: Embedder,
+        external: dict[str, ExternalCorpus] | None = None,
+        weights: Weights = DEFAULT_WEIGHTS,
     ):
         self.embedder = embedder
+        self.weights = weights
         self.external = dict(external or {})
         self.stores: dict[str, CorpusStore] = {}
         for corpus in CORPORA:
@@ -141,8 +151,12 @@ class Retriever:
                 found = self.external[q.corpus].search([text], q.k, (company, ticker))[0]
             elif i in vectors:
                 store = self.stores[q.corpus]
-                rows = store.search(vectors[i], q.k, self._mask(store, q, ticker, as_of))
-                found = [(store.passage(row), score) for row, score in rows]
+                mask = self._mask(store, q, ticker, as_of)
+                depth = max(q.k, self.weights.depth)
+                words = keywords(text, (company, ticker)) if self.weights.lexical else ""
+                lex = store.lexical_scores(words, mask) if words else None
+                fused = hybrid.fuse(store.search(vectors[i], depth, mask), lex, self.weights.lexical, depth)
+                found = [(store.passage(s.row), s.score) for s in fused[: q.k]]
             else:
                 continue
             for passage, score in found:

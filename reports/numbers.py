@@ -177,6 +177,12 @@ class NumberCheck:
     mismatched: list[tuple[Mention, str]] = field(default_factory=list)  # (figure, why it does not fit)
 
 
+def lines_named(text: str) -> list[str]:
+    """Line families a text names, in order of first mention ("net income margin" -> net_margin)."""
+    found = [m.lastgroup for m in _KEYWORD_RE.finditer(text) if m.lastgroup]
+    return list(dict.fromkeys(found))
+
+
 def line_family(line: str) -> str:
     """The family a fact line belongs to: "revenue_change" -> "revenue", "gross_margin" -> "gross"."""
     base = re.sub(r"_change(?:_abs)?$", "", line)

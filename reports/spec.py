@@ -79,6 +79,15 @@ register(
                 k=2,
                 sections=("management", "results of operations", "exhibit 99"),
             ),
+            # The latest earnings release (8-K EX-99.1) on its own: a company that files only 8-Ks
+            # between annual reports has its quarter's figures there, and the ranking above, over
+            # long MD&A sections, would otherwise seldom surface the one short press release.
+            SourceQuery(
+                "filings",
+                "{company} reports quarter results revenue net income compared with prior year quarter",
+                k=1,
+                sections=("exhibit 99",),
+            ),
         ),
         compose="financials",
     )
