@@ -18,7 +18,6 @@ import json
 import sys
 import time
 from datetime import date
-from functools import partial
 from pathlib import Path
 
 from flows.settings import Settings
@@ -29,7 +28,10 @@ from reports.answer import AskContext, answer_question
 from reports.answer_eval import Answer
 from reports.sessions import Turn, check_session_id, open_sessions
 
-_err = partial(print, file=sys.stderr)
+
+def _err(*parts: object) -> None:
+    """Notices and progress on stderr (looked up per call: stdout's last line stays the JSON)."""
+    print(*parts, file=sys.stderr)
 
 
 def _settings() -> Settings:
@@ -118,6 +120,7 @@ def ask(ticker: str, question: str, session: str | None, as_json: bool) -> int:
         ]
 
         def search(text: str):
+            text = text.replace("{", "{{").replace("}", "}}")  # query texts are format templates
             queries = [SourceQuery("filings", text, k=3), SourceQuery("news", text, k=1)]
             hits = retriever.search(queries, company.ticker, company.name, as_of=today)
             return [h.passage for h in hits]

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from models.types import Completion, GenerationRequest
+from rag.lexical import STOP_WORDS
 from rag.query import understand
 from rag.types import Passage
 from reports.answer_eval import Answer, AnswerSource
@@ -69,7 +70,12 @@ def _passage_source(p: Passage) -> AnswerSource:
 
 # -- 2. facts ------------------------------------------------------------------------------------
 _LOOKUP = re.compile(r"^\s*(?:what\s+(?:was|were|is|are)|how\s+(?:much|many)|give|tell me|report)\b", re.I)
-_NOT_LOOKUP = re.compile(r"\b(?:why|drove|driv(?:e|er|ers|ing)|explain|cause[sd]?|outlook|guidance)\b", re.I)
+_NOT_LOOKUP = re.compile(
+    r"\b(?:why|drove|driv(?:e|er|ers|ing)|explain|cause[sd]?|outlook|guidance|grow(?:th|n)?|chang(?:e|ed)"
+    r"|increas(?:e|ed)|decreas(?:e|ed)|declin(?:e|ed)|compare[d]?|versus|vs)\b",
+    re.I,
+)
+_QUARTER_WORDS = re.compile(r"\bquarter|\bQ[1-4]\b", re.I)
 # question family (reports.numbers) -> facts-table lines, most specific first
 _FAMILY_LINES = {
     "revenue": ("revenue",),
@@ -110,6 +116,8 @@ def facts_answer(question: str, ctx: AskContext) -> Answer | None:
             key = f"Q{quarter[-1]} FY{quarter[:4]}"
             if key in q.years:
                 candidates.append((q, key))
+    elif _QUARTER_WORDS.search(question):  # a quarter the table lacks: never answer with the year
+        return None
     elif intent.years:
         candidates = [(table, str(y)) for y in intent.years if str(y) in table.years]
     else:
@@ -256,6 +264,12 @@ def _from_sources(question: str, ctx: AskContext, history: Sequence[Turn]) -> An
     if not best:
         text = _quote(question, sources[0], ctx.encode)
         return Answer(text, (_passage_source(sources[0]),), reason="extractive: no model sentence passed")
+    seen: set[str] = set()
+    for n in sorted(best):  # overlapping chunks yield the same sentence twice: keep the first
+        key = best[n][1].lower()
+        if key in seen:
+            del best[n]
+        seen.add(key)
     used = sorted(best)  # the sources that yielded a checked sentence, renumbered [1]..[k]
     text = " ".join(f"{best[n][1]} [{i}]." for i, n in enumerate(used, start=1))
     return Answer(text, tuple(_passage_source(sources[n - 1]) for n in used))
@@ -281,8 +295,9 @@ def missing_names(sentence: str, source: str, company: str) -> list[str]:
     out = []
     for w in words:
         base = re.sub(r"(?:'s|’s)$", "", w)
-        if first and w == first.group(1) and not re.search(r"[a-z][A-Z]", w):
-            continue  # the sentence's first word is capitalised anyway
+        starter = first and w == first.group(1) and not re.search(r"[a-z][A-Z]", w)
+        if starter and (base.lower() in STOP_WORDS or base.lower() in _ALWAYS):
+            continue  # "The", "During": capitalised only because it starts the sentence
         if base.lower() in _ALWAYS or base.lower() in have:
             continue
         out.append(base)

@@ -67,6 +67,8 @@ def drop_unfinished_sentence(text: str) -> str:
 
 def _clean(text: str) -> str:
     text = _META_LEAD.sub("", text.strip(), count=1)
+    if re.match(r"[a-z]+[A-Z]", text):  # a camel-case brand keeps its case: "iPad", not "IPad"
+        return text
     return text[:1].upper() + text[1:] if text else text
 
 

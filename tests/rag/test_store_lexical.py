@@ -7,7 +7,6 @@ through every update, save and load; `lexical_scores` therefore scores the passa
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
