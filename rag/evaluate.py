@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -44,6 +45,7 @@ from rag.sources.pdf import parse_pdf, pdf_meta
 from rag.store import CorpusStore
 from rag.types import Document, Passage, digest
 
+T = TypeVar("T")
 KS = (1, 5, 10)
 MODES = ("per_doc", "shared")
 STAGES = ("baseline", "dense", "dense+query", "lexical", "fused", "rescored")
@@ -79,23 +81,29 @@ def _question(row: object, n: int) -> Question:
     return Question(str(row.get("financebench_id") or f"line{n}"), text.strip(), doc, frozenset(gold))
 
 
-def load_questions(path: Path) -> tuple[list[Question], list[str]]:
-    """Questions of a FinanceBench JSONL file, and a warning per line that had to be skipped."""
+def load_rows(path: Path, parse: Callable[[object, int], T]) -> tuple[list[T], list[str]]:
+    """Rows of a JSONL questions file parsed by `parse(row, line number)` (ValueError = skip the
+    line with a warning naming it); a missing or unreadable file is one ConfigError line."""
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: questions file not found") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read questions file ({exc})") from exc
-    questions, warnings = [], []
+    rows, warnings = [], []
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            questions.append(_question(json.loads(line), n))
+            rows.append(parse(json.loads(line), n))
         except ValueError as exc:  # json.JSONDecodeError is a ValueError
             warnings.append(f"{path}:{n}: {str(exc).splitlines()[0]}; question skipped")
-    return questions, warnings
+    return rows, warnings
+
+
+def load_questions(path: Path) -> tuple[list[Question], list[str]]:
+    """Questions of a FinanceBench JSONL file, and a warning per line that had to be skipped."""
+    return load_rows(path, _question)
 
 
 def first_hit(ranked: Sequence[tuple[str, int]], gold: frozenset[tuple[str, int]]) -> int | None:

@@ -18,14 +18,14 @@ proxy for the "other" questions, reported but never used for `correct`.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag.errors import ConfigError, ResearchDeskError
+from rag.errors import ResearchDeskError
+from rag.evaluate import load_rows
 from reports.support import Encode, support_score, threshold_for
 
 TOLERANCE = 0.01  # numeric answers: relative to the gold figure (the issue's rule)
@@ -271,21 +271,7 @@ def _gold_question(row: object, n: int) -> GoldQuestion:
 
 def load_answer_questions(path: Path) -> tuple[list[GoldQuestion], list[str]]:
     """Questions of a FinanceBench JSONL file with their gold answers, and a warning per skipped line."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: questions file not found") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read questions file ({exc})") from exc
-    questions, warnings = [], []
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            questions.append(_gold_question(json.loads(line), n))
-        except ValueError as exc:  # json.JSONDecodeError is a ValueError
-            warnings.append(f"{path}:{n}: {str(exc).splitlines()[0]}; question skipped")
-    return questions, warnings
+    return load_rows(path, _gold_question)
 
 
 # --- scoring ---------------------------------------------------------------------------------------
