@@ -193,7 +193,11 @@ def baseline_windows(doc: Document, words: int = BASELINE_WORDS) -> list[Passage
 def routing_names(path: Path, doc: Document) -> list[str]:
     """Names a question may call this document's company by: sidecar company, ticker, name prefix."""
     meta = pdf_meta(path)
-    return [n for n in dict.fromkeys((meta.company, doc.ticker, path.stem.split("_")[0])) if n]
+    names = [n for n in dict.fromkeys((meta.company, doc.ticker, path.stem.split("_")[0])) if n]
+    # Without a sidecar the company is the file name's "AMCOR": as an upper-case word of up to five
+    # letters it would only match as written (rag/query.py treats it as a ticker), so a question
+    # saying "Amcor" also needs the word form.
+    return names + [n.title() for n in names if n.isupper() and n.isalpha() and len(n) > 3]
 
 
 class _Corpus:

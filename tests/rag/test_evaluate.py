@@ -161,3 +161,17 @@ def test_no_question_about_the_pdfs_is_unusable(tmp_path: Path):
     questions = _write_questions(tmp_path / "q.jsonl", [_q("Q?", "BESTBUY_2023_10K", 3)])
     with pytest.raises(ConfigError, match="no usable questions: 1 read"):
         evaluate_retrieval(questions, tmp_path, HashEmbedder())
+
+
+def test_routing_names_without_a_sidecar_match_the_company_as_a_word(tmp_path: Path):
+    """No documents.jsonl: the company is the file name's upper-case "ACME"; "Acme's" must route."""
+    from rag.evaluate import routing_names
+    from rag.query import named_companies
+    from rag.sources.pdf import parse_pdf
+
+    path = tmp_path / "ACME_2023_10K.pdf"
+    path.write_bytes(make_pdf(["Acme Corporation annual report for fiscal 2023 with its balance sheet."]))
+    names = routing_names(path, parse_pdf(path))
+    assert names == ["ACME", "Acme"]
+    assert named_companies("What is Acme's quick ratio in FY2023?", {"ACME_2023_10K": names}) == ("ACME_2023_10K",)
+    assert named_companies("How did the company do?", {"ACME_2023_10K": names}) == ()
