@@ -235,6 +235,10 @@ def _eval_retrieval(args: argparse.Namespace) -> int:
     print(f"  {'stage':12} " + " ".join(f"{k + ' ' + m:>15}" for k in ks for m in MODES))
     for stage, hits in result.stages.items():
         print(f"  {stage:12} " + " ".join(f"{hits[k][m]:15.2f}" for k in ks for m in MODES))
+    print(f"  {last} (the production ranking):")
+    print(f"  {'':8} {'per_doc':>8} {'shared':>8}")
+    for key, row in result.hits.items():
+        print(f"  {key:8} {row['per_doc']:8.2f} {row['shared']:8.2f}")
     per_question = result.summary()["seconds_per_question"] * 1000
     print(f"  weights: {result.weights}; search {per_question:.0f} ms/question")
     if args.json:
