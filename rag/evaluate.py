@@ -166,7 +166,7 @@ def baseline_windows(doc: Document, words: int = BASELINE_WORDS) -> list[Passage
     pages: dict[int, list[str]] = {}
     for section in doc.sections:
         pages.setdefault(section.page, []).extend(section.text.split())
-    out = []
+    out: list[Passage] = []
     for page, tokens in sorted(pages.items()):
         for start in range(0, len(tokens), words):
             text = " ".join(tokens[start : start + words])
@@ -360,7 +360,7 @@ def evaluate_retrieval(
             for mode in MODES:
                 docs_filter = {q.doc} if mode == "per_doc" else (routed if understood else None)
                 ranked = rank_pages(
-                    base if stage == "baseline" else corpus,
+                    base if stage == "baseline" and base is not None else corpus,
                     stage,
                     vec,
                     intent,

@@ -99,7 +99,7 @@ class Retriever:
 
     def documents(self, ticker: str) -> list[tuple[str, str, str]]:
         """(corpus, doc_id, content digest) of every document indexed for a ticker, for the audit trail."""
-        out = []
+        out: list[tuple[str, str, str]] = []
         for corpus, store in self.stores.items():
             ids = set(store.table.loc[store.table["ticker"] == ticker, "doc_id"])
             out.extend((corpus, d, store.docs.get(d, "")) for d in sorted(ids))

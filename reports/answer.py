@@ -36,6 +36,7 @@ from reports.model import FactsTable
 from reports.numbers import FactRef, lines_named
 from reports.sanitize import CITATION_MARKER
 from reports.sessions import Turn, history_within
+from reports.support import Encode
 
 SOURCES = 3  # sources answered from; each is one claim unit with two candidates (as in reports)
 CLAIM_TOKENS = 72
@@ -43,7 +44,6 @@ HISTORY_CHARS = 1200  # ~300 tokens of a 2,048-token context: the sources and qu
 FOLLOW_UP_WORDS = 8  # a question this short is read together with the previous one
 Screen = Callable[[list[str]], list[tuple[bool, str]]]  # texts -> (withhold?, reason) each
 Generate = Callable[[list[GenerationRequest]], list[Completion]]
-Encode = Callable[[list[str]], object]
 
 
 @dataclass
