@@ -18,6 +18,7 @@ supports it — shown as attributed, never counted as cited.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from models.types import Completion
@@ -72,6 +73,41 @@ def _clean(text: str) -> str:
     return text[:1].upper() + text[1:] if text else text
 
 
+def _plain(sentence: str) -> str:
+    return re.sub(r"\s+([.,;:!?])", r"\1", CITATION_MARKER.sub("", sentence)).strip()
+
+
+def _claim_candidate(text: str) -> tuple[list[tuple[str, list[int]]], str]:
+    """Claim mode: the answer's first sentence, cited to source 1 by code; or ([], why not)."""
+    first = _clean(CITATION_MARKER.sub("", split_sentences(text)[0]).strip())
+    first = re.sub(r"\s+([.,;:!?])", r"\1", first)
+    if not _END.search(first) or ABBREVIATION.search(first):  # "… former U.S." is not an end
+        return [], "no complete sentence"
+    if len(first.split()) > MAX_CLAIM_WORDS:
+        return [], f"too long for one sentence (over {MAX_CLAIM_WORDS} words)"
+    if len(first.split()) < MIN_CLAIM_WORDS:
+        return [], f"too short to say anything (under {MIN_CLAIM_WORDS} words)"
+    return [(first, [1])], ""
+
+
+def _best_support(
+    unit: UnitPlan, candidates: list[tuple[str, list[int]]], encode: Encode | None
+) -> dict[int, tuple[float, int]]:
+    """Per candidate, its best support score and the source giving it, in one batched pass: each
+    sentence against every source it cites (or, uncited, every source of the unit, for attribution)."""
+    pairs, index = [], []
+    for i, (sentence, cited) in enumerate(candidates):
+        for n in cited or sorted(unit.source_texts):
+            pairs.append((_plain(sentence), unit.source_texts[n]))
+            index.append((i, n))
+    signals = support_signals(pairs, encode) if pairs else []
+    best: dict[int, tuple[float, int]] = {}
+    for (i, n), sig in zip(index, signals, strict=True):
+        if i not in best or sig.score > best[i][0]:
+            best[i] = (sig.score, n)
+    return best
+
+
 def check_unit(
     unit: UnitPlan, completion: Completion, encode: Encode | None = None, facts: list[FactRef] | None = None
 ) -> Checked:
@@ -93,20 +129,10 @@ def check_unit(
         drop(text, whole)
         return out
     if unit.mode == "claim":
-        first = _clean(CITATION_MARKER.sub("", split_sentences(text)[0]).strip())
-        first = re.sub(r"\s+([.,;:!?])", r"\1", first)
-        candidates = [(first, [1])] if _END.search(first) else []
+        candidates, why = _claim_candidate(text)
         if not candidates:
-            drop(first, "no complete sentence")
-            return out
-        if ABBREVIATION.search(first):  # "… at the start of former U.S." is not a sentence end
-            drop(first, "no complete sentence")
-            return out
-        if len(first.split()) > MAX_CLAIM_WORDS:
-            drop(first, f"too long for one sentence (over {MAX_CLAIM_WORDS} words)")
-            return out
-        if len(first.split()) < MIN_CLAIM_WORDS:
-            drop(first, f"too short to say anything (under {MIN_CLAIM_WORDS} words)")
+            first = _clean(CITATION_MARKER.sub("", split_sentences(text)[0]).strip())
+            drop(re.sub(r"\s+([.,;:!?])", r"\1", first), why)
             return out
     else:
         candidates = []
@@ -114,28 +140,29 @@ def check_unit(
             clean, valid_local, invalid = remap_citations(s, {n: n for n in unit.source_map})
             out.invalid += [n for n in invalid if n not in out.invalid]
             candidates.append((clean, valid_local))
-    # one batched support pass: each sentence against every source it cites (or, uncited, every
-    # source of the unit, for attribution)
-    pairs, index = [], []
-    for i, (sentence, cited) in enumerate(candidates):
-        plain = re.sub(r"\s+([.,;:!?])", r"\1", CITATION_MARKER.sub("", sentence)).strip()
-        for n in cited or sorted(unit.source_texts):
-            pairs.append((plain, unit.source_texts[n]))
-            index.append((i, n))
-    signals = support_signals(pairs, encode) if pairs else []
-    best: dict[int, tuple[float, int]] = {}
-    for (i, n), sig in zip(index, signals, strict=True):
-        if i not in best or sig.score > best[i][0]:
-            best[i] = (sig.score, n)
+    _verify(out, unit, candidates, encode, facts or [], drop)
+    return out
+
+
+def _verify(
+    out: Checked,
+    unit: UnitPlan,
+    candidates: list[tuple[str, list[int]]],
+    encode: Encode | None,
+    facts: list[FactRef],
+    drop: Callable[[str, str], None],
+) -> None:
+    """Figures, then support: keep (cited) the candidates that pass, drop the rest with the reason."""
+    best = _best_support(unit, candidates, encode)
     threshold = threshold_for(encode)
     for i, (sentence, cited) in enumerate(candidates):
-        plain = re.sub(r"\s+([.,;:!?])", r"\1", CITATION_MARKER.sub("", sentence)).strip()
+        plain = _plain(sentence)
         if not plain:
             continue
         score, n = best.get(i, (0.0, 0))
         # figures first: "12% is in no source" says more than a low support score it causes
         sources = [unit.source_texts[c] for c in (cited or sorted(unit.source_texts))]
-        numbers = check_sentence(plain, facts or [], sources)
+        numbers = check_sentence(plain, facts, sources)
         if numbers.unverified or numbers.mismatched:
             why = [f"{m.text}: not in its source" for m in numbers.unverified]
             why += [f"{m.text}: {reason}" for m, reason in numbers.mismatched]
@@ -157,7 +184,6 @@ def check_unit(
             out.attributed_sentences += 1
         out.sentences.append(_cite_all(plain, glob))
         out.support.append(score)
-    return out
 
 
 def _cite_all(sentence: str, numbers: list[int]) -> str:
