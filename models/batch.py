@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from models.types import Completion, Engine, GenerationRequest
+from rag.atomic import atomic_open
 from rag.errors import ConfigError, ResearchDeskError
 
 
@@ -70,13 +71,9 @@ def run_batch(requests_path: Path, completions_path: Path, engine: Engine) -> li
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with atomic_open(path, "w", encoding="utf-8") as fh:
         for row in rows:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def _read_jsonl(path: Path) -> list[dict]:

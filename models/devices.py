@@ -1,26 +1,64 @@
-"""Devices, dtypes and memory: what the engine asks of the hardware it runs on.
+"""Devices, dtypes and memory: what the engine (and the embedders) ask of the hardware they run on.
 
-Kept apart from the engine so the choices (bf16 on CPUs that have the instructions, OOM detection,
-per-job peak memory) are readable in one place; only models/ modules import this.
+The one owner of these choices: reading the CPU's flags, deciding whether bf16 is native on this
+CPU (`use_bf16`; emulated bf16 is slower than fp32), resolving "auto" to a device and a dtype, OOM
+detection, per-job peak memory. models/engine.py and models/tp.py use it for the chat model;
+rag/embedding.py for the passage embedder's bf16 autocast. It imports nothing from rag/ but
+rag.errors, so rag/ may import it without a cycle.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
+from functools import cache
 from pathlib import Path
 
 from rag.errors import ConfigError
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+# CPU flags (as /proc/cpuinfo spells them) that make bf16 matmuls native rather than emulated.
+BF16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
+# bf16-related flags a load reports (amx_tile: the AMX tile registers the bf16 ops run on).
+BF16_RELATED_FLAGS = ("avx512_bf16", "amx_bf16", "amx_tile")
+# Flags the benchmarks report: bf16 and int8 matrix units.
+REPORTED_FLAGS = ("avx512_bf16", "amx_bf16", "amx_int8", "amx_tile", "avx512_vnni", "avx512f")
+
+
+@cache
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
+    """The first CPU's feature flags; empty where /proc/cpuinfo does not exist (macOS, Windows)."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):  # x86 / ARM spelling
+            return frozenset(value.split())
+    return frozenset()
 
 
 def cpu_bf16_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
     """bf16-related CPU flags (Linux only; elsewhere the empty set -> fp32)."""
-    try:
-        flags = Path(cpuinfo).read_text().split()
-    except OSError:
-        return set()
-    return {f for f in ("avx512_bf16", "amx_bf16", "amx_tile") if f in flags}
+    flags = cpu_flags(cpuinfo)
+    return {f for f in BF16_RELATED_FLAGS if f in flags}
+
+
+def use_bf16(device: str, flags: Iterable[str], requested: bool | None = None) -> bool:
+    """Whether to compute in bf16: an explicit choice wins, else only on a bf16-native CPU.
+
+    Only CPUs are decided here (GPUs: see `resolve_dtype`), so any other device stays fp32 unless
+    asked for explicitly.
+    """
+    if requested is not None:
+        return requested
+    return device == "cpu" and not BF16_FLAGS.isdisjoint(flags)
+
+
+def cpu_supports_bf16() -> bool:
+    """True when the CPU has native bf16 matmul (AMX or AVX512-BF16); emulated bf16 is slower."""
+    return use_bf16("cpu", cpu_flags())
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -51,7 +89,7 @@ def resolve_dtype(dtype: str, device: str) -> str:
         return dtype
     if device.startswith("cuda"):
         return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-    if device == "cpu" and cpu_bf16_flags() and torch.backends.mkldnn.is_available():
+    if device == "cpu" and use_bf16(device, cpu_bf16_flags()) and torch.backends.mkldnn.is_available():
         return "bfloat16"
     return "float32"
 

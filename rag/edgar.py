@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
+from rag.atomic import write_atomic
 from rag.catalog import Company, load_companies, resolve
 from rag.edgar_http import EdgarClient
 from rag.errors import ResearchDeskError, SourceError
@@ -100,16 +99,8 @@ def companyfacts_path(company: Company) -> PurePosixPath:
 
 
 def write_gzip_atomic(path: Path, data: bytes) -> None:
-    """gzip (mtime 0: same bytes in, same file out) to a temp file beside `path`, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(gzip.compress(data, mtime=0))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """gzip (mtime 0: same bytes in, same file out), written atomically (rag/atomic.py)."""
+    write_atomic(path, gzip.compress(data, mtime=0))
 
 
 def _read_by_source(rel: PurePosixPath) -> list[str]:
@@ -159,11 +150,7 @@ class EdgarState:
     def save(self) -> None:
         with self._lock:
             text = json.dumps(self.data, indent=1, sort_keys=True)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".part")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, self.path)
+        write_atomic(self.path, text)
 
 
 @dataclass

@@ -3,9 +3,10 @@
 Vectors are L2-normalised float32 so inner product == cosine similarity (OpenChatKit's index
 uses cosine too). On CPUs with native bf16 dot products (AMX, or AVX512-BF16 as on AMD Zen 4)
 the forward pass runs under bf16 autocast; elsewhere it stays fp32, because emulated bf16 is
-slower than fp32. Measured with bench/ingest.py against a plain `SentenceTransformer.encode`:
-2.6x on an AMX machine, ~1.9x per core on a Zen 4 (AVX512-BF16, no AMX); cosine to fp32 >= 0.9999
-per passage and the same top-10 retrieval. Queries and passages must use the same embedder; the
+slower than fp32 (the decision is models/devices.py's `use_bf16`, shared with the chat engine).
+Measured with bench/ingest.py against a plain `SentenceTransformer.encode`: 2.6x on an AMX
+machine, ~1.9x per core on a Zen 4 (AVX512-BF16, no AMX); cosine to fp32 >= 0.9999 per passage
+and the same top-10 retrieval. Queries and passages must use the same embedder; the
 store records its signature.
 """
 
@@ -13,48 +14,29 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable
-from functools import cache
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+# models.devices owns CPU flags and the bf16 decision; re-exported here for bench/ and tests.
+# `cpu_flags` is looked up in this module at Embedder() time, so tests can patch it here.
+from models.devices import BF16_FLAGS, REPORTED_FLAGS, cpu_flags, cpu_supports_bf16, use_bf16
+from rag.atomic import atomic_open
 from rag.errors import ModelError
 
+__all__ = [
+    "BF16_FLAGS",
+    "DEFAULT_EMBEDDER",
+    "REPORTED_FLAGS",
+    "CachedEncoder",
+    "Embedder",
+    "cpu_flags",
+    "cpu_supports_bf16",
+    "use_bf16",
+]
+
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
-# CPU flags (as /proc/cpuinfo spells them) that make bf16 matmuls native rather than emulated.
-BF16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
-# Flags the benchmark reports: bf16 and int8 matrix units.
-REPORTED_FLAGS = ("avx512_bf16", "amx_bf16", "amx_int8", "amx_tile", "avx512_vnni", "avx512f")
-
-
-@cache
-def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
-    """The first CPU's feature flags; empty where /proc/cpuinfo does not exist (macOS, Windows)."""
-    try:
-        text = Path(cpuinfo).read_text()
-    except OSError:
-        return frozenset()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):  # x86 / ARM spelling
-            return frozenset(value.split())
-    return frozenset()
-
-
-def use_bf16(device: str, flags: Iterable[str], requested: bool | None = None) -> bool:
-    """Whether to run under bf16 autocast: an explicit choice wins, else only on a bf16-native CPU.
-
-    Autocast here is CPU autocast, so any other device stays fp32 unless asked for explicitly.
-    """
-    if requested is not None:
-        return requested
-    return device == "cpu" and not BF16_FLAGS.isdisjoint(flags)
-
-
-def cpu_supports_bf16() -> bool:
-    """True when the CPU has native bf16 matmul (AMX or AVX512-BF16); emulated bf16 is slower."""
-    return use_bf16("cpu", cpu_flags())
 
 
 class Embedder:
@@ -154,10 +136,8 @@ class CachedEncoder:
             first = {k: t for k, t in zip(keys, texts, strict=True) if k in set(missing)}
             vectors = self.embedder.encode([first[k] for k in missing], **kwargs)
             self._cache.update(zip(missing, vectors, strict=True))
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp.npz")
-            np.savez(tmp, **self._cache)
-            tmp.replace(self.path)
+            with atomic_open(self.path, "wb") as fh:  # a file object: np.savez adds no suffix to it
+                np.savez(fh, **self._cache)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([self._cache[k] for k in keys]).astype(np.float32)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from bs4 import BeautifulSoup, Tag
 
+from rag.atomic import atomic_path
 from rag.errors import SourceError
 from rag.sources.filings import filing_meta, ix_value
 from rag.sources.html_text import decompress, load_html, read_raw
@@ -298,15 +299,15 @@ _COLUMNS = [f for f in Fact.__dataclass_fields__]
 
 
 def write_facts(facts: list[Fact], path: Path) -> Path:
-    """Write facts as parquet (pyarrow); `extra` is stored as a JSON string column."""
+    """Write facts as parquet (pyarrow), atomically; `extra` is stored as a JSON string column."""
     import pandas as pd  # late: keeps `import rag.facts` cheap for callers that only parse
 
     rows = [{**asdict(f), "extra": json.dumps(f.extra, sort_keys=True)} for f in facts]
     dtypes = {c: "str" for c in _COLUMNS} | {"value": "float64", "fiscal_year": "int64"}
     df = pd.DataFrame(rows, columns=_COLUMNS).astype(dtypes)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    df.to_parquet(path, engine="pyarrow", index=False)
+    with atomic_path(path) as tmp:
+        df.to_parquet(tmp, engine="pyarrow", index=False)
     return path
 
 

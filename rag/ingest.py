@@ -17,6 +17,7 @@ from pathlib import Path
 
 from rag import facts as facts_mod
 from rag import risk_factors as risks_mod
+from rag.atomic import write_atomic
 from rag.chunking import chunk_document
 from rag.embedding import Embedder
 from rag.errors import ConfigError, ResearchDeskError, SourceError
@@ -218,9 +219,11 @@ def ingest(
     seen.update({rel: d for rel, d in file_digests.items() if rel not in failed})
     for rel in failed:
         seen.pop(rel, None)
-    seen_path.write_text(json.dumps(seen, indent=1, sort_keys=True))
+    # both atomically: a crash mid-write must not leave a torn files.json (the next run would
+    # re-read everything) or a summary the flows cannot parse
+    write_atomic(seen_path, json.dumps(seen, indent=1, sort_keys=True))
     summary.seconds = time.perf_counter() - t0
-    (index_dir / SUMMARY_FILE).write_text(json.dumps(summary.to_json(), indent=1))
+    write_atomic(index_dir / SUMMARY_FILE, json.dumps(summary.to_json(), indent=1))
     return summary
 
 

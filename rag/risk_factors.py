@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from bs4 import BeautifulSoup, Comment, NavigableString, Tag
 
+from rag.atomic import atomic_path
 from rag.errors import SourceError
 from rag.sources import html_text
 from rag.sources.filings import _choose, _find_headings, _part_heading, filing_meta
@@ -368,16 +369,14 @@ def read_risk_factors(index_dir: Path) -> list[RiskFactor]:
 
 
 def write_risk_factors(risks: list[RiskFactor], path: Path) -> Path:
-    """Parquet via a temporary sibling and a rename, so readers never see half a file."""
+    """Parquet, written atomically (rag/atomic.py), so readers never see half a file."""
     import pandas as pd  # late: keeps `import rag.risk_factors` cheap for parse-only callers
 
     df = pd.DataFrame([asdict(r) for r in risks], columns=_COLUMNS)
     df = df.astype({c: "str" for c in _COLUMNS} | {"ordinal": "int64"})
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    df.to_parquet(tmp, engine="pyarrow", index=False)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        df.to_parquet(tmp, engine="pyarrow", index=False)
     return path
 
 

@@ -1,9 +1,9 @@
 """Write rendered reports to a local folder, atomically, and say what was written.
 
 Why atomic: the nightly run overwrites yesterday's reports in place, and readers (analysts, a web
-server, an S3 sync) may open a file at any moment. Each file is written to a temporary file in
-the same directory, fsynced, then `os.replace`d over the target, so a reader sees the old
-report or the new one, never half of one - also after a crash or a full disk.
+server, an S3 sync) may open a file at any moment. Each file goes through `rag.atomic.write_atomic`
+(temporary file in the same directory, fsynced, then `os.replace`d over the target), so a reader
+sees the old report or the new one, never half of one - also after a crash or a full disk.
 
 Why digests: the run manifest records every published file with its sha256 so a report can be
 checked later against what the run actually wrote.
@@ -11,63 +11,23 @@ checked later against what the run actually wrote.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
-import tempfile
 from pathlib import Path
 
+from rag.atomic import sha256_hex, write_atomic
 from rag.errors import ResearchDeskError
 from reports.charts import verified_charts
 from reports.model import Report, RunSummary
 from reports.render import render_html, render_index, render_markdown
+
+__all__ = ["PublishError", "publish_report", "sha256_hex", "write_atomic", "write_index"]
+# write_atomic / sha256_hex live in rag/atomic.py (shared by every package); flows/ import them here.
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 class PublishError(ResearchDeskError):
     """A report could not be written where asked (bad name, unwritable folder)."""
-
-
-def sha256_hex(data: str | bytes) -> str:
-    return hashlib.sha256(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
-
-
-def write_atomic(path: Path, data: str | bytes) -> str:
-    """Replace `path` with `data` (str is written as UTF-8) atomically; returns the sha256 hex.
-
-    The temp file lives in the target's directory because `os.replace` is only atomic within
-    one filesystem. The directory is fsynced too, so the rename itself survives a power loss.
-    """
-    path = Path(path)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports are meant to be read by others
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return sha256_hex(payload)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # e.g. Windows cannot open directories; the replace is still atomic
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _check_name(name: str, what: str) -> str:
