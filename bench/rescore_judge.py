@@ -44,7 +44,7 @@ def main() -> None:
     ap.add_argument("--preset", default="smollm2-135m")
     args = ap.parse_args()
 
-    from flows.ingest import shared_embedder
+    from flows.resources import shared_embedder
     from flows.settings import Settings
     from models.engine import load_engine
     from rag import evaluate as ev

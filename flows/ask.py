@@ -56,7 +56,7 @@ def _screen(names: list[str], settings: Settings, engine_for):
 
 
 def _engine_for(settings: Settings, preset: str):
-    from flows.reports import shared_engine
+    from flows.resources import shared_engine
 
     return lambda: shared_engine(preset, str(settings.models_dir), settings.batch_size)
 
@@ -90,7 +90,7 @@ def _print_answer(answer: Answer, session: str, as_json: bool, extra: dict | Non
 
 def ask(ticker: str, question: str, session: str | None, as_json: bool) -> int:
     """One question about one company; exit 0 answered, 1 refused (the reason is printed)."""
-    from flows.reports import _index_stamp, _okc_setting, shared_retriever
+    from flows.resources import settings_retriever
     from rag import facts as facts_mod
     from rag.catalog import load_companies, resolve
     from rag.ingest import FACTS_FILE
@@ -110,9 +110,7 @@ def ask(ticker: str, question: str, session: str | None, as_json: bool) -> int:
             _err(f"session {session} not found: starting a new session under that id")
         history = store.turns(session)
         today = date.today().isoformat()
-        retriever = shared_retriever(
-            settings.index_dir, settings.embedder, _index_stamp(settings.index_dir), _okc_setting(settings)
-        )
+        retriever = settings_retriever(settings)
         facts = [
             f
             for f in facts_mod.read_facts(settings.index_dir / FACTS_FILE)
@@ -154,7 +152,7 @@ def ask(ticker: str, question: str, session: str | None, as_json: bool) -> int:
 
 def eval_answers(questions: Path, docs: Path, as_json: bool) -> int:
     """FinanceBench questions answered from their PDFs by the production answerer, then scored."""
-    from flows.ingest import shared_embedder
+    from flows.resources import shared_embedder
     from rag import evaluate as ev
     from rag.chunking import chunk_document
     from rag.embedding import CachedEncoder

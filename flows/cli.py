@@ -199,7 +199,7 @@ def _eval_retrieval(args: argparse.Namespace) -> int:
 
     from pydantic import ValidationError
 
-    from flows.ingest import shared_embedder
+    from flows.resources import shared_embedder
     from flows.settings import Settings
     from rag.embedding import CachedEncoder
     from rag.errors import ConfigError

@@ -32,7 +32,8 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.runtime import IO_TASK, apply_dev_hook, apply_model_source, result_storage
+from flows.resources import shared_engine
+from flows.runtime import IO_TASK, apply_model_source, result_storage
 from flows.settings import Settings
 from rag.errors import ModelError
 
@@ -90,10 +91,10 @@ def generate_task(requests_path: Path, completions_path: Path, preset: str, tp: 
             raise ModelError(f"generation job ({' '.join(cmd[1:4])} --tp {tp}) failed: {why}")
         return json.loads(out.strip().splitlines()[-1])
 
-    from flows import reports  # late: the engine cache lives there and moderation shares it
     from models.batch import run_batch
 
-    engine = reports.shared_engine(preset, str(settings.models_dir), settings.batch_size)
+    # the process-wide engine (flows/resources.py): moderation in this process shares it
+    engine = shared_engine(preset, str(settings.models_dir), settings.batch_size)
     engine.progress = lambda done, total: logger.info("generated %d/%d sections", done, total)
     counters = ("requests", "tokens_in", "tokens_out", "seconds")
     before = {k: getattr(engine.stats, k) for k in counters}  # the engine lives across jobs
@@ -129,7 +130,6 @@ def generate_batch(manifest: dict) -> dict:
     the accounting is also written next to the completions as `summary.json`.
     """
     settings = Settings()
-    apply_dev_hook(settings)
     apply_model_source(settings)
     with tempfile.TemporaryDirectory(prefix="researchdesk-gen-") as tmp:
         local = Path(tmp)

@@ -15,28 +15,19 @@ read are listed in the summary (and in `var/index/ingest_summary.json`); the res
 
 from __future__ import annotations
 
-from functools import cache
-
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.runtime import apply_dev_hook, settings_task_runner
+from flows.resources import shared_embedder
+from flows.runtime import settings_task_runner
 from flows.settings import Settings
-from rag.embedding import Embedder
 from rag.ingest import ingest
-
-
-@cache
-def shared_embedder(name: str) -> Embedder:
-    """One embedder per process: ingest and retrieval in the same run reuse the loaded model."""
-    return Embedder(name)
 
 
 @task(name="ingest-sources", cache_policy=NO_CACHE)
 def ingest_task(rebuild: bool, sources: list[str] | None) -> dict:
     """Parse, chunk, embed and index what changed; returns the summary as plain data."""
     settings = Settings()
-    apply_dev_hook(settings)  # a Dask/Ray worker is another process
     summary = ingest(
         settings.data_dir,
         settings.index_dir,
@@ -51,8 +42,6 @@ def ingest_task(rebuild: bool, sources: list[str] | None) -> dict:
 @flow(name="ingest", log_prints=False, task_runner=settings_task_runner())
 def ingest_flow(rebuild: bool = False, sources: list[str] | None = None) -> dict:
     """Ingest every source, or only the named ones; returns the ingest summary."""
-    settings = Settings()
-    apply_dev_hook(settings)
     logger = get_run_logger()
     # submitted, so RESEARCHDESK_TASK_RUNNER=dask|ray runs parsing + embedding on that cluster
     summary = ingest_task.submit(rebuild, sources).result()

@@ -29,17 +29,16 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE, CacheKeyFnPolicy
 
-from flows.ingest import ingest_flow, shared_embedder
+from flows.ingest import ingest_flow
+from flows.resources import settings_retriever, shared_embedder, shared_engine, shared_prompt_budget
 from flows.resume import generate_job, generation_job_task, merge_generation, published_record
 from flows.run_record import finish_run, model_label, utc_now
 from flows.runtime import (
-    apply_dev_hook,
     apply_model_source,
     default_as_of,
     io_error_only,
@@ -51,8 +50,6 @@ from flows.runtime import (
 )
 from flows.settings import Settings
 from models.batch import read_completions, write_completions, write_requests
-from models.engine import load_engine
-from models.loading import prompt_counter
 from models.moderation import decide
 from models.presets import get_preset
 from models.screens import make_checks, screen
@@ -60,7 +57,6 @@ from rag import facts as facts_mod
 from rag.catalog import load_companies, resolve
 from rag.errors import ResearchDeskError
 from rag.ingest import FACTS_FILE, IngestSummary
-from rag.retrieve import Retriever
 from rag.risk_factors import read_risk_factors
 from rag.types import digest
 from reports.assemble import assemble_report, verdict_reason
@@ -73,54 +69,10 @@ from reports.publish import publish_report, write_atomic
 from reports.render import run_entry
 from reports.sanitize import sanitize_model_text
 from reports.spec import SECTIONS
-from reports.trim import PromptBudget
 
 # Sources whose failure makes a ticker's report untrustworthy (numbers and filings); a broken news
 # or Wikipedia file only adds a warning.
 CRITICAL_SOURCES = {"filings", "companyfacts", "inline-xbrl"}
-
-
-@cache
-def shared_engine(preset: str, models_dir: str, batch_size: int):
-    """The model is loaded once per process and reused by generation and moderation."""
-    return load_engine(preset, cache_dir=Path(models_dir), batch_size=batch_size)
-
-
-@cache
-def shared_prompt_budget(preset: str, models_dir: str) -> PromptBudget:
-    """The chat model's tokenizer and context size: prompts are trimmed to fit (reports/trim.py)."""
-    return PromptBudget(*prompt_counter(preset, cache_dir=Path(models_dir)))
-
-
-@cache
-def shared_okc_corpus(index_dir: Path, encoder: Path | None, window: int, threshold: float):
-    """OpenChatKit's Wikipedia index and its encoder, loaded once per process (see rag/okc_index.py)."""
-    from rag.okc_index import open_okc_corpus
-
-    return open_okc_corpus(index_dir, encoder, window, threshold)
-
-
-@cache
-def shared_retriever(index_dir: Path, embedder: str, stamp: int, okc: tuple | None = None) -> Retriever:
-    """One loaded index per process and index version (`stamp`): tickers of a run share it.
-
-    `okc` (index dir, encoder dir, window, threshold), from settings: Wikipedia queries then go to
-    OpenChatKit's pre-built index instead of the locally ingested Wikipedia articles.
-    """
-    external = {"wikipedia": shared_okc_corpus(*okc)} if okc else {}
-    return Retriever(index_dir, shared_embedder(embedder), external)
-
-
-def _okc_setting(settings: Settings) -> tuple | None:
-    if settings.okc_index_dir is None:
-        return None
-    return (settings.okc_index_dir, settings.okc_encoder, settings.okc_window, settings.okc_window_threshold)
-
-
-def _index_stamp(index_dir: Path) -> int:
-    """Changes whenever ingest rewrites the index (it rewrites the summary last)."""
-    summary = index_dir / "ingest_summary.json"
-    return summary.stat().st_mtime_ns if summary.exists() else 0
 
 
 @task(name="build-context", task_run_name="context-{ticker}", cache_policy=NO_CACHE)
@@ -141,9 +93,7 @@ def build_context_task(ticker: str, as_of: str, run_id: str, audit_dir: Path) ->
         if f.ticker == company.ticker and (not f.filed or f.filed <= as_of)
     ]
     table = report_facts(facts) if facts else None
-    retriever = shared_retriever(
-        settings.index_dir, settings.embedder, _index_stamp(settings.index_dir), _okc_setting(settings)
-    )
+    retriever = settings_retriever(settings)
     ctx = build_context(
         company.ticker,
         company.name,
@@ -302,7 +252,6 @@ def nightly_reports(
     it (finished reports kept, stored sections reused). `resume=False` starts a fresh folder.
     """
     settings = Settings()
-    apply_dev_hook(settings)
     apply_model_source(settings)
     logger = get_run_logger()
     t0 = time.perf_counter()

@@ -14,7 +14,6 @@ import importlib
 import importlib.util
 import json
 from datetime import datetime
-from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -160,21 +159,6 @@ def settings_task_runner():
             return task_runner(settings.task_runner, settings.task_runner_address)
 
     return SettingsTaskRunner(max_workers=4)
-
-
-@cache
-def _run_hook(spec: str) -> None:
-    module, _, name = spec.partition(":")
-    try:
-        getattr(importlib.import_module(module), name or "install")()
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"RESEARCHDESK_DEV_HOOK={spec}: cannot import {exc}") from exc
-
-
-def apply_dev_hook(settings: Settings) -> None:
-    """TEST/DEV ONLY: run RESEARCHDESK_DEV_HOOK once per process (fake engine in a worker's flow run)."""
-    if settings.dev_hook:
-        _run_hook(settings.dev_hook)
 
 
 def apply_model_source(settings: Settings) -> None:

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     )
     output_checks: Annotated[list[str], NoDecode] = Field(["label-scoring", "injection", "profanity"])
     moderation_policy: dict[str, str] = Field({}, description="label -> action overrides of the default")
+    # Engines and embedders by registered name (flows/resources.py): a registered embedder name
+    # wins over the sentence-transformers model name / local folder meaning of `embedder`.
+    engine: str = Field("transformers", description="registered engine factory (flows/resources.py)")
     embedder: str = "all-MiniLM-L6-v2"
     batch_size: int = Field(16, ge=1, description="prompts per forward batch")
     max_new_tokens: int = Field(0, ge=0, description="0: each section's own budget")
@@ -78,9 +81,6 @@ class Settings(BaseSettings):
     # `researchdesk ask` conversation turns (reports/sessions.py): "" = SQLite in var/sessions.sqlite;
     # sqlite:///abs/path.db; dynamodb://TABLE (boto3: AWS_ENDPOINT_URL_DYNAMODB, region, credentials).
     sessions: str = Field("", description="session store: '', sqlite:///path.db or dynamodb://TABLE")
-    # TEST/DEV HOOK, never set in production: "module:function" called once per flow process to
-    # swap model seams for fakes (the integration test's worker uses tests/flows/worker_hook.py).
-    dev_hook: str = Field("", description="test/dev only: module:function run at flow start")
 
     @field_validator("timezone")
     @classmethod

@@ -73,6 +73,13 @@ class FakeEngine:
         return out
 
 
+def word_budget():
+    """Prompt trimming that counts words instead of loading the real chat tokenizer (reports/trim.py)."""
+    from reports.trim import PromptBudget
+
+    return PromptBudget(lambda system, user: len(f"{system} {user}".split()), 2048)
+
+
 class HashEmbedder:
     """Bag-of-words hashing embedder: deterministic, instant, shares words -> high cosine."""
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import flows  # noqa: F401  (offline Prefect environment)
-from reports.trim import PromptBudget
-from tests.fakes import FakeEngine, HashEmbedder
+from flows.resources import register_embedder, register_engine
+from tests.fakes import FakeEngine, HashEmbedder, word_budget
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 
@@ -53,21 +53,22 @@ def write_news(path: Path, rows: list[tuple[str, str]]) -> None:
         fh.write("\n".join(lines) + "\n")
 
 
+def register_fakes(engine: FakeEngine) -> None:
+    """Engine "fake" (this `engine` for every preset, word-count prompt budget) and embedder
+    "fake-hash", by name in flows/resources.py; registering clears its caches."""
+    register_engine("fake", lambda *_: engine, budget=lambda *_: word_budget())
+    embedder = HashEmbedder()
+    register_embedder("fake-hash", lambda: embedder)
+
+
 @pytest.fixture
 def fakes(monkeypatch, sample_data: Path, tmp_path: Path):
-    """Point settings at the sample and swap the model seams for fakes; yields the fake engine."""
-    import flows.ingest
-    import flows.reports
-
+    """Point settings at the sample and select the fake engine and embedder; yields the fake engine."""
     monkeypatch.setenv("RESEARCHDESK_DATA_DIR", str(sample_data))
     monkeypatch.setenv("RESEARCHDESK_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("RESEARCHDESK_WATCHLIST", "AAPL,TSLA")
     engine = FakeEngine()
-    embedder = HashEmbedder()
-    monkeypatch.setattr(flows.ingest, "shared_embedder", lambda name: embedder)
-    monkeypatch.setattr(flows.reports, "shared_embedder", lambda name: embedder)
-    monkeypatch.setattr(flows.reports, "shared_engine", lambda *a, **k: engine)
-    # Prompt trimming counts words instead of loading the real chat tokenizer (reports/trim.py).
-    budget = PromptBudget(lambda system, user: len(f"{system} {user}".split()), 2048)
-    monkeypatch.setattr(flows.reports, "shared_prompt_budget", lambda *a, **k: budget)
+    register_fakes(engine)
+    monkeypatch.setenv("RESEARCHDESK_ENGINE", "fake")
+    monkeypatch.setenv("RESEARCHDESK_EMBEDDER", "fake-hash")
     return engine

@@ -22,7 +22,7 @@ import pytest
 from flows.cli import main
 from reports.sessions import open_sessions
 from tests.fakes import FakeEngine, HashEmbedder
-from tests.flows.conftest import aapl_data_dir
+from tests.flows.conftest import aapl_data_dir, register_fakes
 
 # A sentence of the shipped 10-K (Item 7): the fake model "answers" with it, and only a source that
 # contains it lets it pass the checks.
@@ -74,7 +74,6 @@ def dynamo() -> Iterator[str]:
 def engine(monkeypatch: pytest.MonkeyPatch, ingested: tuple[Path, Path], tmp_path: Path) -> FakeEngine:
     """Settings at the module's index, sessions in this test's own SQLite file; yields the fake model."""
     import flows.ask
-    import flows.reports
 
     data, var = ingested
     monkeypatch.setenv("RESEARCHDESK_DATA_DIR", str(data))
@@ -83,9 +82,9 @@ def engine(monkeypatch: pytest.MonkeyPatch, ingested: tuple[Path, Path], tmp_pat
     for name in ("INPUT_CHECKS", "OUTPUT_CHECKS", "MODERATION_POLICY", "MODERATION_PRESET", "OKC_INDEX_DIR"):
         monkeypatch.delenv(f"RESEARCHDESK_{name}", raising=False)  # the shipped defaults
     fake = FakeEngine(reply=MAC)
-    embedder = HashEmbedder()
-    monkeypatch.setattr(flows.reports, "shared_embedder", lambda name: embedder)
-    monkeypatch.setattr(flows.reports, "shared_engine", lambda *a, **k: fake)
+    register_fakes(fake)  # engine "fake", embedder "fake-hash" (flows/resources.py)
+    monkeypatch.setenv("RESEARCHDESK_ENGINE", "fake")
+    monkeypatch.setenv("RESEARCHDESK_EMBEDDER", "fake-hash")
     # flows/ask.py binds sys.stderr at import (partial(print, file=sys.stderr)); capsys swaps the
     # stream per test, so print to the current one (the bug itself: test_notices_follow_sys_stderr)
     monkeypatch.setattr(flows.ask, "_err", lambda *a: print(*a, file=sys.stderr))

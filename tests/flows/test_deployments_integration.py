@@ -126,6 +126,23 @@ def _events(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
+def _worker_fakes(tmp: Path) -> dict[str, str]:
+    """Env of a worker whose flow runs use the fakes: a `sitecustomize.py` on PYTHONPATH (run at
+    start by every Python process of the worker, its flow-run subprocesses included) installs
+    tests/flows/worker_hook.py, which registers engine "fake" and embedder "fake-hash" by name."""
+    site = tmp / "worker-site"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(
+        "import tests.flows.worker_hook\n\ntests.flows.worker_hook.install()\n"
+    )
+    path = [str(site), str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {
+        "PYTHONPATH": os.pathsep.join(path),
+        "RESEARCHDESK_ENGINE": "fake",
+        "RESEARCHDESK_EMBEDDER": "fake-hash",
+    }
+
+
 def test_deployments_on_a_real_server_and_resume_after_a_crash(tmp_path: Path):
     port = _free_port()
     events, crash = tmp_path / "events.jsonl", tmp_path / "crash-on-second-publish"
@@ -139,11 +156,11 @@ def test_deployments_on_a_real_server_and_resume_after_a_crash(tmp_path: Path):
         "PROJECT_DIR": str(ROOT),
         "RESEARCHDESK_DATA_DIR": str(_data_dir(tmp_path)),
         "RESEARCHDESK_VAR_DIR": str(tmp_path / "var"),
-        "RESEARCHDESK_DEV_HOOK": "tests.flows.worker_hook:install",  # fake engine + hash embedder
         "RESEARCHDESK_TEST_EVENTS": str(events),
         "RESEARCHDESK_TEST_CRASH": str(crash),
         "RESEARCHDESK_GENERATION_JOB_TICKERS": "1",  # one generation job per ticker
     }
+    fakes = _worker_fakes(tmp_path)  # fake engine + hash embedder in the workers' flow runs
     stack = Stack(tmp_path, env)
     try:
         stack.start("server", "server", "start", "--host", "127.0.0.1", "--port", str(port))
@@ -173,11 +190,12 @@ def test_deployments_on_a_real_server_and_resume_after_a_crash(tmp_path: Path):
             "worker-cpu",
             *("worker", "start", "--pool", "cpu", "--work-queue", "on-demand", "--work-queue", "nightly"),
             env={
+                **fakes,
                 "RESEARCHDESK_GENERATION_DEPLOYMENT": "generate/gpu",
                 "RESEARCHDESK_GENERATION_PARALLEL_JOBS": "2",
             },
         )
-        stack.start("worker-gpu", "worker", "start", "--pool", "gpu", "--limit", "1")
+        stack.start("worker-gpu", "worker", "start", "--pool", "gpu", "--limit", "1", env=fakes)
 
         # 1. on demand: one ticker, through the GPU deployment
         run = stack.run_deployment("ticker-report/on-demand", "ticker=AAPL", "as_of=2025-06-01")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from flows.cli import main
+from flows.resources import register_embedder
 from tests.fakes import HashEmbedder
 
 FB = Path(__file__).resolve().parents[1] / "fixtures" / "financebench"
@@ -16,9 +17,8 @@ FB = Path(__file__).resolve().parents[1] / "fixtures" / "financebench"
 
 @pytest.fixture
 def hash_embedder(monkeypatch):
-    import flows.ingest
-
-    monkeypatch.setattr(flows.ingest, "shared_embedder", lambda name: HashEmbedder())
+    register_embedder("fake-hash", HashEmbedder)  # by name (flows/resources.py), not a module global
+    monkeypatch.setenv("RESEARCHDESK_EMBEDDER", "fake-hash")
 
 
 def _args(questions: Path, docs: Path, *extra: str) -> list[str]:

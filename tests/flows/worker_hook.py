@@ -1,8 +1,10 @@
 """TEST HOOK for flow runs in a separate process (a Prefect worker's subprocess): fakes, not models.
 
-Selected with RESEARCHDESK_DEV_HOOK=tests.flows.worker_hook:install (flows/runtime.py runs it once
-per flow process). It swaps the model seams for the fakes of tests/fakes.py, like the in-process
-`fakes` fixture does with monkeypatch, and adds two probes the integration test reads:
+Installed at interpreter start: the integration test starts its workers with a folder on
+PYTHONPATH whose `sitecustomize.py` calls `install()` (Python imports `sitecustomize` in every
+process, so the workers' flow-run subprocesses get it too), and with RESEARCHDESK_ENGINE=fake,
+RESEARCHDESK_EMBEDDER=fake-hash. `install()` registers those names in flows/resources.py, like the
+in-process `fakes` fixture does, and adds two probes the integration test reads:
   RESEARCHDESK_TEST_EVENTS=FILE  every generated request and every publish is appended as JSON;
   RESEARCHDESK_TEST_CRASH=FILE   while FILE exists, the 2nd publish of a flow process deletes it
                                  and SIGKILLs that process (a node dying mid-run, once).
@@ -14,10 +16,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 from pathlib import Path
 
-from reports.trim import PromptBudget
-from tests.fakes import FakeEngine, HashEmbedder
+from tests.fakes import FakeEngine, HashEmbedder, word_budget
 
 
 def _event(**fields) -> None:
@@ -34,16 +36,16 @@ class LoggedFakeEngine(FakeEngine):
 
 
 def install() -> None:
-    import flows.ingest
-    import flows.reports
+    import reports.publish
+    from flows.resources import register_embedder, register_engine
 
-    engine, embedder = LoggedFakeEngine(), HashEmbedder()
-    budget = PromptBudget(lambda system, user: len(f"{system} {user}".split()), 2048)
-    flows.ingest.shared_embedder = lambda name: embedder
-    flows.reports.shared_embedder = lambda name: embedder
-    flows.reports.shared_engine = lambda *a, **k: engine
-    flows.reports.shared_prompt_budget = lambda *a, **k: budget
-    real_publish = flows.reports.publish_report
+    engine, embedder = LoggedFakeEngine(), HashEmbedder()  # one of each per process, as real ones
+    register_engine("fake", lambda *_: engine, budget=lambda *_: word_budget())
+    register_embedder("fake-hash", lambda: embedder)
+
+    # The crash probe (not a model seam): flows/reports.py binds `publish_report` when it is
+    # imported, so wrap it at its source before that import, and in flows.reports if it is loaded.
+    real_publish = reports.publish.publish_report
     calls = []
 
     def publish_report(report, run_dir):
@@ -56,4 +58,6 @@ def install() -> None:
         _event(event="publish", ticker=report.ticker, run_dir=str(run_dir))
         return real_publish(report, run_dir)
 
-    flows.reports.publish_report = publish_report
+    reports.publish.publish_report = publish_report
+    if "flows.reports" in sys.modules:
+        sys.modules["flows.reports"].publish_report = publish_report
