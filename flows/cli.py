@@ -246,61 +246,70 @@ def _eval_retrieval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval(args: argparse.Namespace) -> int:
+    if args.what == "retrieval":
+        return _eval_retrieval(args)
+    if args.what == "answers":
+        from flows.ask import eval_answers
+
+        return eval_answers(args.questions, args.docs, args.json)
+    return _eval_faithfulness(args.run_dir, args.json)
+
+
+def _ingest(args: argparse.Namespace, started: float) -> int:
+    from flows.ingest import ingest_flow
+
+    summary = ingest_flow(rebuild=args.rebuild)
+    for failure in summary["failures"]:
+        print(f"warning: skipped {failure['file']}: {failure['error']}", file=sys.stderr)
+    for skip in summary["skips"]:
+        print(f"warning: partly skipped {skip['file']}: {skip['reason']}", file=sys.stderr)
+    print(
+        f"ingest: {summary['documents']} new/changed documents, {summary['facts']} facts, "
+        f"{len(summary['failures'])} files skipped, {len(summary['skips'])} parts skipped, "
+        f"{time.perf_counter() - started:.1f}s"
+    )
+    return 0
+
+
+def _reports(args: argparse.Namespace, started: float) -> int:
+    from flows.reports import RunFailed, nightly_reports, ticker_report
+
+    try:
+        if args.command == "run":
+            tickers = [t for t in args.tickers.split(",") if t.strip()] if args.tickers else None
+            result = nightly_reports(
+                tickers=tickers, as_of=args.as_of, ingest=not args.no_ingest, resume=not args.fresh
+            )
+        else:
+            result = ticker_report(args.ticker, as_of=args.as_of, resume=not args.fresh)
+    except RunFailed as exc:  # no report produced: the flow failed, the manifest says why
+        result = exc.result
+    return _print_run(result, time.perf_counter() - started)
+
+
+def _command(args: argparse.Namespace, started: float) -> int:
+    if args.command == "eval":  # evaluations read their own inputs: no data-folder preflight
+        return _eval(args)
+    _preflight(need_tickers=args.command != "fetch")
+    if args.command == "ask":
+        from flows.ask import ask
+
+        return ask(args.ticker, args.question, args.session, args.json)
+    if args.command == "fetch":
+        return _fetch(args.tickers, args.forms)
+    if args.command == "ingest":
+        return _ingest(args, started)
+    return _reports(args, started)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _quiet_libraries()
-    if args.command == "eval":
-        from rag.errors import ResearchDeskError
-
-        try:
-            if args.what == "retrieval":
-                return _eval_retrieval(args)
-            if args.what == "answers":
-                from flows.ask import eval_answers
-
-                return eval_answers(args.questions, args.docs, args.json)
-            return _eval_faithfulness(args.run_dir, args.json)
-        except ResearchDeskError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
     from rag.errors import ResearchDeskError
 
-    started = time.perf_counter()
     try:
-        _preflight(need_tickers=args.command != "fetch")
-        if args.command == "ask":
-            from flows.ask import ask
-
-            return ask(args.ticker, args.question, args.session, args.json)
-        if args.command == "fetch":
-            return _fetch(args.tickers, args.forms)
-        if args.command == "ingest":
-            from flows.ingest import ingest_flow
-
-            summary = ingest_flow(rebuild=args.rebuild)
-            for failure in summary["failures"]:
-                print(f"warning: skipped {failure['file']}: {failure['error']}", file=sys.stderr)
-            for skip in summary["skips"]:
-                print(f"warning: partly skipped {skip['file']}: {skip['reason']}", file=sys.stderr)
-            print(
-                f"ingest: {summary['documents']} new/changed documents, {summary['facts']} facts, "
-                f"{len(summary['failures'])} files skipped, {len(summary['skips'])} parts skipped, "
-                f"{time.perf_counter() - started:.1f}s"
-            )
-            return 0
-        from flows.reports import RunFailed, nightly_reports, ticker_report
-
-        try:
-            if args.command == "run":
-                tickers = [t for t in args.tickers.split(",") if t.strip()] if args.tickers else None
-                result = nightly_reports(
-                    tickers=tickers, as_of=args.as_of, ingest=not args.no_ingest, resume=not args.fresh
-                )
-            else:
-                result = ticker_report(args.ticker, as_of=args.as_of, resume=not args.fresh)
-        except RunFailed as exc:  # no report produced: the flow failed, the manifest says why
-            result = exc.result
-        return _print_run(result, time.perf_counter() - started)
+        return _command(args, time.perf_counter())
     except ResearchDeskError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
