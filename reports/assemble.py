@@ -59,21 +59,15 @@ def _section_verdict(
     return max(found, key=lambda v: _ACTION[v.action]) if found else None
 
 
-def assemble_section(
+def _checked_groups(
     plan: SectionPlan,
     completions: dict[str, Completion],
-    verdicts: dict[str, Verdict],
+    encode: Encode | None,
+    facts: list[FactRef] | None,
     warnings: list[str],
-    encode: Encode | None = None,
-    facts: list[FactRef] | None = None,
-) -> SectionReport:
-    base = dict(key=plan.key, title=plan.title, sources=plan.sources)
-    verdict = _section_verdict(plan, completions, verdicts)
-    if verdict is not None and verdict.action == "withhold":
-        return SectionReport(**base, status="withheld", paragraphs=[], verdict=verdict, note=verdict.reason)
-    model = Paragraph(text="", citations=[], cited=False)
-    dropped: list[DroppedClaim] = []
-    sentences: list[str] = []
+    dropped: list[DroppedClaim],
+) -> tuple[dict[str, list[tuple[UnitPlan, Checked]]], int]:
+    """Every unit's answer checked, grouped by candidate group; and how many generations failed."""
     failed = 0
     groups: dict[str, list[tuple[UnitPlan, Checked]]] = {}
     for u in plan.units:
@@ -89,6 +83,15 @@ def assemble_section(
                 f"{plan.title}: an answer hit the model's token limit; cut at its last full sentence"
             )
         groups.setdefault(u.group or u.request_id, []).append((u, checked))
+    return groups, failed
+
+
+def _model_paragraph(
+    plan: SectionPlan, groups: dict[str, list[tuple[UnitPlan, Checked]]], dropped: list[DroppedClaim]
+) -> tuple[Paragraph, list[str]]:
+    """The best-supported candidate of each group, minus restatements of what the section says."""
+    model = Paragraph(text="", citations=[], cited=False)
+    sentences: list[str] = []
     stated = " ".join(p.text for p in plan.lead + plan.tail)
     for items in groups.values():
         passing = [(u, ch) for u, ch in items if ch.sentences]
@@ -99,17 +102,10 @@ def assemble_section(
         keep = []
         for sentence in checked.sentences:
             plain = CITATION_MARKER.sub("", sentence)
-            if (
-                max((lexical_support(plain, text)[0] for text in [stated, *sentences] if text), default=0.0)
-                >= REDUNDANT
-            ):
-                dropped.append(
-                    DroppedClaim(
-                        request_id=unit.request_id,
-                        text=plain,
-                        reason="repeats what the section already states",
-                    )
-                )
+            seen = [text for text in [stated, *sentences] if text]
+            if max((lexical_support(plain, text)[0] for text in seen), default=0.0) >= REDUNDANT:
+                reason = "repeats what the section already states"
+                dropped.append(DroppedClaim(request_id=unit.request_id, text=plain, reason=reason))
                 continue
             keep.append(sentence)
         if not keep:
@@ -121,6 +117,24 @@ def assemble_section(
         model.numbers_verified += checked.numbers_verified
         model.sentences += len(keep)
         model.supported_sentences += len(keep) - checked.attributed_sentences
+    return model, sentences
+
+
+def assemble_section(
+    plan: SectionPlan,
+    completions: dict[str, Completion],
+    verdicts: dict[str, Verdict],
+    warnings: list[str],
+    encode: Encode | None = None,
+    facts: list[FactRef] | None = None,
+) -> SectionReport:
+    base = dict(key=plan.key, title=plan.title, sources=plan.sources)
+    verdict = _section_verdict(plan, completions, verdicts)
+    if verdict is not None and verdict.action == "withhold":
+        return SectionReport(**base, status="withheld", paragraphs=[], verdict=verdict, note=verdict.reason)
+    dropped: list[DroppedClaim] = []
+    groups, failed = _checked_groups(plan, completions, encode, facts, warnings, dropped)
+    model, sentences = _model_paragraph(plan, groups, dropped)
     paragraphs = list(plan.lead)
     if sentences:
         model.text = " ".join(sentences)
