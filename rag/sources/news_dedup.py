@@ -70,6 +70,24 @@ def near_duplicate(a: Article, b: Article, ta: frozenset[str], tb: frozenset[str
     return not (a.date and b.date) or _hours_apart(a.date, b.date) <= WINDOW_HOURS
 
 
+def _near_twin(
+    art: Article,
+    ts: frozenset[str],
+    prefix: list[str],
+    prefix_index: dict[str, list[int]],
+    kept: list[Article],
+    kept_tokens: list[frozenset[str]],
+) -> Article | None:
+    """The first kept article sharing a prefix token that is a near duplicate of `art`, if any."""
+    seen: set[int] = set()
+    for t in prefix:
+        for k in prefix_index[t]:
+            if k not in seen and near_duplicate(art, kept[k], ts, kept_tokens[k]):
+                return kept[k]
+            seen.add(k)
+    return None
+
+
 def dedup(articles: Sequence[Article]) -> tuple[list[Article], list[tuple[Article, Article]]]:
     """(kept articles in input order, (dropped, kept-duplicate-of) pairs).
 
@@ -97,15 +115,7 @@ def dedup(articles: Sequence[Article]) -> tuple[list[Article], list[tuple[Articl
         # the 1e-9 keeps float rounding in t*|A| from ever shortening the prefix (which would miss pairs)
         prefix = ordered[: len(ordered) - math.ceil(TITLE_JACCARD * len(ordered) - 1e-9) + 1]
         if twin is None:
-            seen: set[int] = set()
-            for t in prefix:
-                for k in prefix_index[t]:
-                    if k not in seen and near_duplicate(art, kept[k], ts, kept_tokens[k]):
-                        twin = kept[k]
-                        break
-                    seen.add(k)
-                if twin is not None:
-                    break
+            twin = _near_twin(art, ts, prefix, prefix_index, kept, kept_tokens)
         if twin is not None:
             dropped.append((art, twin))
         else:
