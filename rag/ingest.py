@@ -106,43 +106,21 @@ def _file_digest(path: Path) -> str:
     return digest(path.read_bytes())
 
 
-@holds_ingest_lock  # one ingest per index directory at a time; others wait (rag/ingest_lock.py)
-def ingest(
+def _parse_changed(
     data_dir: Path,
-    index_dir: Path,
-    embedder: Embedder,
-    progress: Progress = lambda msg: None,
-    rebuild: bool = False,
-    sources: Collection[str] | None = None,
-) -> IngestSummary:
-    """Bring the index under `index_dir` up to date with the files under `data_dir`.
+    sources: Collection[str] | None,
+    seen: dict[str, str],
+    previous: IngestSummary | None,
+    summary: IngestSummary,
+    progress: Progress,
+) -> tuple[dict[str, list[Document]], dict[str, str]]:
+    """Documents of every new or changed file, per corpus, and the digest of every file read.
 
-    `sources` (registry names) limits discovery to those sources: other sources' passages stay
-    in the index, and their failures and skips are carried over from the previous summary, so a
-    news-only run does not forget a corrupt filing. Facts and risk factors are rebuilt when
-    `filings` is included.
+    An unchanged file is not parsed again, so its partial-skip notes come from the last summary:
+    a truncated filing stays reported until it is fixed, not just on the run that first saw it.
     """
-    t0 = time.perf_counter()
-    if not data_dir.is_dir():
-        raise SourceError(f"{data_dir}: data directory does not exist")
-    index_dir.mkdir(parents=True, exist_ok=True)
-    summary = IngestSummary()
-    seen_path = index_dir / "files.json"
-    seen: dict[str, str] = {} if rebuild or not seen_path.exists() else json.loads(seen_path.read_text())
-    previous = None if rebuild else IngestSummary.read(index_dir)
-    # An unchanged file is not parsed again, so its partial-skip notes come from the last summary:
-    # a truncated filing stays reported until it is fixed, not just on the run that first saw it.
-
-    # 1. parse changed files into documents, per corpus
     by_corpus: dict[str, list[Document]] = {}
     file_digests: dict[str, str] = {}
-    if rebuild and sources is not None:
-        raise ConfigError("a rebuild re-reads every source; run it without a sources filter")
-    facts_too = sources is None or "filings" in sources
-    if sources is not None and previous:  # what this run does not look at stays reported
-        kept = set(sources) | ({"companyfacts", "inline-xbrl", "risk-factors"} if facts_too else set())
-        summary.failures += [f for f in previous.failures if f.source not in kept]
-        summary.skips += [s for s in previous.skips if s.source not in kept]
     found = discover(data_dir, sources)
     for i, (spec, path) in enumerate(found, start=1):
         summary.files_seen += 1
@@ -171,30 +149,78 @@ def ingest(
             progress(f"  partly skipped {rel}: {reason}")
         by_corpus.setdefault(spec.corpus, []).extend(docs)
         summary.documents += len(docs)
+    return by_corpus, file_digests
+
+
+def _index_corpus(
+    corpus: str,
+    docs: list[Document],
+    index_dir: Path,
+    embedder: Embedder,
+    rebuild: bool,
+    summary: IngestSummary,
+    progress: Progress,
+) -> None:
+    """Chunk and embed the new or changed documents of one corpus into its store, saved atomically."""
+    store = CorpusStore.open(index_dir, corpus, embedder.dim, embedder.signature)
+    if rebuild:
+        store = CorpusStore(index_dir / corpus, corpus, embedder.dim, embedder.signature)
+    todo, unchanged = store.plan(docs)
+    stats = UpsertStats(docs_unchanged=len(unchanged))
+    chunked = [(doc, chunk_document(doc)) for doc in todo]
+    texts = [p.text for _, ps in chunked for p in ps]
+    if texts:
+        progress(f"embed {corpus}: {len(texts)} passages from {len(todo)} documents")
+        vectors = embedder.encode(texts, progress=lambda d, n, c=corpus: progress(f"  {c} {d}/{n}"))
+        offset = 0
+        for doc, passages in chunked:
+            stats.merge(store.upsert(doc, passages, vectors[offset : offset + len(passages)]))
+            offset += len(passages)
+    if todo or not (index_dir / corpus / "meta.json").exists():
+        store.save()
+    summary.corpora[corpus] = {**asdict(stats), "passages": len(store)}
+
+
+@holds_ingest_lock  # one ingest per index directory at a time; others wait (rag/ingest_lock.py)
+def ingest(
+    data_dir: Path,
+    index_dir: Path,
+    embedder: Embedder,
+    progress: Progress = lambda msg: None,
+    rebuild: bool = False,
+    sources: Collection[str] | None = None,
+) -> IngestSummary:
+    """Bring the index under `index_dir` up to date with the files under `data_dir`.
+
+    `sources` (registry names) limits discovery to those sources: other sources' passages stay
+    in the index, and their failures and skips are carried over from the previous summary, so a
+    news-only run does not forget a corrupt filing. Facts and risk factors are rebuilt when
+    `filings` is included.
+    """
+    t0 = time.perf_counter()
+    if not data_dir.is_dir():
+        raise SourceError(f"{data_dir}: data directory does not exist")
+    index_dir.mkdir(parents=True, exist_ok=True)
+    summary = IngestSummary()
+    seen_path = index_dir / "files.json"
+    seen: dict[str, str] = {} if rebuild or not seen_path.exists() else json.loads(seen_path.read_text())
+    previous = None if rebuild else IngestSummary.read(index_dir)
+
+    # 1. parse changed files into documents, per corpus
+    if rebuild and sources is not None:
+        raise ConfigError("a rebuild re-reads every source; run it without a sources filter")
+    facts_too = sources is None or "filings" in sources
+    if sources is not None and previous:  # what this run does not look at stays reported
+        kept = set(sources) | ({"companyfacts", "inline-xbrl", "risk-factors"} if facts_too else set())
+        summary.failures += [f for f in previous.failures if f.source not in kept]
+        summary.skips += [s for s in previous.skips if s.source not in kept]
+    by_corpus, file_digests = _parse_changed(data_dir, sources, seen, previous, summary, progress)
     summary.timings["parse"] = time.perf_counter() - t0
 
     # 2. chunk + embed what changed, one store per corpus, saved atomically
     t1 = time.perf_counter()
-    corpora = sorted({spec.corpus for spec in SOURCES.values()})
-    for corpus in corpora:
-        store = CorpusStore.open(index_dir, corpus, embedder.dim, embedder.signature)
-        if rebuild:
-            store = CorpusStore(index_dir / corpus, corpus, embedder.dim, embedder.signature)
-        docs = by_corpus.get(corpus, [])
-        todo, unchanged = store.plan(docs)
-        stats = UpsertStats(docs_unchanged=len(unchanged))
-        chunked = [(doc, chunk_document(doc)) for doc in todo]
-        texts = [p.text for _, ps in chunked for p in ps]
-        if texts:
-            progress(f"embed {corpus}: {len(texts)} passages from {len(todo)} documents")
-            vectors = embedder.encode(texts, progress=lambda d, n, c=corpus: progress(f"  {c} {d}/{n}"))
-            offset = 0
-            for doc, passages in chunked:
-                stats.merge(store.upsert(doc, passages, vectors[offset : offset + len(passages)]))
-                offset += len(passages)
-        if todo or not (index_dir / corpus / "meta.json").exists():
-            store.save()
-        summary.corpora[corpus] = {**asdict(stats), "passages": len(store)}
+    for corpus in sorted({spec.corpus for spec in SOURCES.values()}):
+        _index_corpus(corpus, by_corpus.get(corpus, []), index_dir, embedder, rebuild, summary, progress)
     summary.timings["chunk_embed_index"] = time.perf_counter() - t1
 
     # 3. facts table from every facts-bearing file (companyfacts preferred per ticker)
