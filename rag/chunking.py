@@ -263,16 +263,11 @@ def pack(
     return _pack([_Unit(u) for u in units], {}, max_words, overlap, max_tokens)
 
 
-def _pack(
-    units: list[_Unit], headers: dict[int, _Header], max_words: int, overlap: int, max_tokens: int
-) -> list[str]:
-    """`pack` over marked units: a chunk that starts inside a table opens with that table's header.
-
-    The header replaces the overlap there (every row appears once, next to its columns), takes at
-    most half the budget, and counts toward it. A caption or header row left at the end of a chunk
-    moves on with the rows it heads, and a row of such a table is not repeated as overlap into the
-    text after the table. Plain units (no header to repeat) pack exactly as `pack` always did.
-    """
+def _split_oversized(
+    units: list[_Unit], headers: dict[int, _Header], max_words: int, max_tokens: int
+) -> list[_Unit]:
+    """Units over either budget cut at word boundaries, each piece of a table row leaving room for
+    the header that will open its chunk."""
     expanded: list[_Unit] = []
     for unit in units:
         words, tokens = _size(unit.text)
@@ -284,6 +279,20 @@ def _pack(
             expanded.extend(_Unit(p, unit.table, unit.lead) for p in _hard_split(unit.text, room_w, room_t))
         else:
             expanded.append(unit)
+    return expanded
+
+
+def _pack(
+    units: list[_Unit], headers: dict[int, _Header], max_words: int, overlap: int, max_tokens: int
+) -> list[str]:
+    """`pack` over marked units: a chunk that starts inside a table opens with that table's header.
+
+    The header replaces the overlap there (every row appears once, next to its columns), takes at
+    most half the budget, and counts toward it. A caption or header row left at the end of a chunk
+    moves on with the rows it heads, and a row of such a table is not repeated as overlap into the
+    text after the table. Plain units (no header to repeat) pack exactly as `pack` always did.
+    """
+    expanded = _split_oversized(units, headers, max_words, max_tokens)
 
     def fits(extra: list[_Unit], n: int, t: int) -> bool:
         sizes = [_size(u.text) for u in extra]
