@@ -239,6 +239,38 @@ class Decoder:
             return None
         return torch.Generator(device=device).manual_seed(row.seed)
 
+    def _prefill(
+        self, take: list[Row], device: Any, start: float, gens: list[Any], done: Callable[[Row], None]
+    ) -> list[tuple[Row, Any, int]]:
+        """Prefill new prompts (equal-length ones in one pass, so never with padding) and pick each
+        one's first token; rows that did not finish at once come back as (row, its prefill cache,
+        index in it), their generators appended to `gens`."""
+        import torch
+
+        fresh: list[tuple[Row, Any, int]] = []
+        for group in _same_length(take):
+            t = time.perf_counter()
+            one = new_cache()
+            ids = torch.tensor([r.ids for r in group], device=device)
+            logits = self.model(input_ids=ids, cache=one, use_cache=True, logits_to_keep=1).logits
+            group_gens = [self._generator(r, device) for r in group]
+            for r in group:
+                r.tokens, r.reason = [], ""
+            picks = _choose(logits[:, -1].float(), group, group_gens, self.ngram)
+            self.tick()
+            self.stats.prefill_seconds += time.perf_counter() - t
+            self.stats.prefill_tokens += ids.numel()
+            now = time.perf_counter() - start
+            for b, (row, tok, gen) in enumerate(zip(group, picks, group_gens, strict=True)):
+                row.tokens.append(tok)
+                row.first_token_s = now
+                if finished(row, self.eos_ids, self.tokenizer):
+                    done(row)
+                else:
+                    fresh.append((row, one, b))
+                    gens.append(gen)
+        return fresh
+
     def run(self, rows: list[Row], on_done: Callable[[Row], None] | None = None) -> list[Row]:
         """Generate for every row (in place); `on_done(row)` fires as each row finishes.
 
@@ -262,28 +294,7 @@ class Decoder:
                 take: list[Row] = []
                 while queue and len(active) + len(take) < self.max_batch:
                     take.append(queue.pop(0))
-                fresh: list[tuple[Row, Any, int]] = []  # (row, its prefill cache, index in it)
-                for group in _same_length(take):
-                    t = time.perf_counter()
-                    one = new_cache()
-                    ids = torch.tensor([r.ids for r in group], device=device)
-                    logits = self.model(input_ids=ids, cache=one, use_cache=True, logits_to_keep=1).logits
-                    group_gens = [self._generator(r, device) for r in group]
-                    for r in group:
-                        r.tokens, r.reason = [], ""
-                    picks = _choose(logits[:, -1].float(), group, group_gens, self.ngram)
-                    self.tick()
-                    self.stats.prefill_seconds += time.perf_counter() - t
-                    self.stats.prefill_tokens += ids.numel()
-                    now = time.perf_counter() - start
-                    for b, (row, tok, gen) in enumerate(zip(group, picks, group_gens, strict=True)):
-                        row.tokens.append(tok)
-                        row.first_token_s = now
-                        if finished(row, self.eos_ids, self.tokenizer):
-                            done(row)
-                        else:
-                            fresh.append((row, one, b))
-                            gens.append(gen)
+                fresh = self._prefill(take, device, start, gens, done)
                 if fresh:
                     cache, mask = self._merge(cache, mask, active, fresh, device)
                     active += [r for r, _, _ in fresh]
