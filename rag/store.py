@@ -26,6 +26,7 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -71,7 +72,7 @@ class CorpusStore:
         self.docs: dict[str, str] = {}  # doc_id -> content digest
         self.terms: list[str] = []  # row-aligned BM25 terms, space-joined
         self._lexical: lexical.LexicalIndex | None = None  # built from `terms` on first lexical query
-        self._gpu: object | None = None  # GPU copy for unfiltered search (faiss-gpu only), made lazily
+        self._gpu: Any = None  # GPU copy for unfiltered search (faiss-gpu only), made lazily
         self._gpu_checked = False
 
     # ---- persistence -------------------------------------------------------------------------
@@ -162,7 +163,8 @@ class CorpusStore:
     # ---- updates -----------------------------------------------------------------------------
     def plan(self, docs: list[Document]) -> tuple[list[Document], list[str]]:
         """Split documents into (new or changed, unchanged doc ids)."""
-        todo, same = [], []
+        todo: list[Document] = []
+        same: list[Document] = []
         for doc in docs:
             (same if self.docs.get(doc.doc_id) == doc.content_digest else todo).append(doc)
         return todo, [d.doc_id for d in same]
