@@ -180,7 +180,7 @@ def bench_reports(args: argparse.Namespace) -> dict:
         )
 
     # 1. one left-padded HF batch (the baseline)
-    ids, mask, _ = engine._left_pad([j.ids for j in jobs])
+    ids, mask, _ = engine.left_pad([j.ids for j in jobs])
     t = time.perf_counter()
     out, prefill = _hf_generate(
         model, tok, ids.cpu(), mask.cpu(), args.max_new_tokens, eos, pad, stops, ngram

@@ -117,8 +117,8 @@ def generate_task(requests_path: Path, completions_path: Path, preset: str, tp: 
         "load_seconds": engine.stats.load_seconds,
         "device": engine.stats.device,
         "dtype": engine.stats.dtype,
-        # prefill s, time to first token, peak memory, backend (models/engine.py; fakes have none)
-        "job": getattr(engine, "last_job", {}),
+        # prefill s, time to first token, peak memory, backend (models/engine.py; fakes keep it empty)
+        "job": engine.last_job,
     }
 
 

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
     With `--tp N` outside torchrun it re-launches itself under `torchrun --nproc_per_node N`; under
     torchrun every rank loads its shard and decodes, rank 0 reads and writes the files. The last
-    stdout line is one JSON object with the job's accounting (models/engine.py `last_job`).
+    stdout line is one JSON object with the job's accounting (models/jobs.py `GenerationRun.job`).
     """
     import argparse
     import subprocess
@@ -146,8 +146,10 @@ def main(argv: list[str] | None = None) -> int:
                 args.preset, args.cache_dir, args.device, args.dtype, args.batch_size, backend=args.backend
             )
             engine.progress = stderr_progress()
-            write_completions(engine.generate(requests) if requests else [], args.out)
-            summary = {"preset": engine.name, "revision": engine.revision, "tp": 1, **engine.last_job}
+            run = engine.generate_run(requests) if requests else None  # this call's own accounting
+            write_completions(run.completions if run else [], args.out)
+            job = run.job if run else {}
+            summary = {"preset": engine.name, "revision": engine.revision, "tp": 1, **job}
     except ResearchDeskError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -5,9 +5,11 @@ through one continuous-batching decoder (models/decode.py) and returns completio
 Bad input never sinks the batch: an empty or over-long prompt becomes an error completion, and a
 batch that runs out of memory is retried in halves until the request that cannot fit fails alone,
 because a nightly run over a whole watchlist must not die on one oversized prompt.
-`loglikelihood(pairs)` scores continuations for moderation labels. `last_job` holds the accounting
-of the latest `generate` (tokens, tok/s, prefill time, time to first token, peak memory) that the
-run manifest records.
+`loglikelihood(pairs)` scores continuations for moderation labels (models/scoring.py, through the
+public `encode`/`left_pad`/`forward_logits`). Each call's state lives on its own `GenerationRun`
+(models/jobs.py): `generate_run(requests)` returns it, `generate` its completions; `last_job` holds the
+accounting of the latest finished call (tokens, tok/s, prefill time, time to first token, peak
+memory) that the run manifest records, and `stats` sums every call.
 
 CPU dtype: on CPUs with bf16 instructions (avx512_bf16 / AMX) the default "auto" keeps the
 weights in bf16 for the whole generate (1.7x faster than fp32 end to end here, text still
@@ -18,36 +20,20 @@ sane); CPUs without them fall back to fp32, where bf16 would be emulated and slo
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from models.constraint import for_request, is_constrained
 from models.decode import Decoder, Row
 from models.devices import PeakMemory, is_out_of_memory, resolve_device, resolve_dtype
+from models.jobs import GenerationRun, Job, left_pad
 from models.loading import DEFAULT_CACHE_DIR, LoadedModel, load_model
 from models.presets import ModelPreset, format_prompt, get_preset
-from models.types import Completion, GenerationRequest, GenerationStats
+from models.scoring import score_pairs
+from models.types import Completion, GenerationRequest, GenerationStats, Progress
 from rag.errors import ConfigError
 
-Progress = Callable[[int, int], None]  # (done requests, total requests)
 BACKENDS = ("auto", "loop", "paged")
-
-
-@dataclass
-class _Job:
-    """One valid request, tokenized and with its effective parameters resolved."""
-
-    index: int
-    ids: list[int]
-    max_new: int
-    stops: tuple[str, ...]
-    temperature: float  # <= 0: greedy
-    top_k: int
-    top_p: float
-    seed: int
-    sentences: int = 0  # stop after this many complete sentences (0: no such stop)
 
 
 class TransformersEngine:
@@ -111,47 +97,51 @@ class TransformersEngine:
                 "oom_splits": 0,
             },
         )
-        self.last_job: dict[str, Any] = {}  # accounting of the latest `generate` call (run manifest)
+        self.last_job: dict[str, Any] = {}  # accounting of the latest finished `generate` call
+        self._paged_works = False  # the paged backend has answered once: its failures are real now
 
     # -- helpers -----------------------------------------------------------------------------
     @property
     def context_tokens(self) -> int:
         return self.preset.context_tokens
 
+    @property
+    def start_id(self) -> int:
+        """The token an empty context is scored from: bos, else the first eos."""
+        return self.tokenizer.bos_token_id or self.eos_ids[0]
+
     def count_tokens(self, text: str) -> int:
-        return len(self._encode(text))
+        return len(self.encode(text))
 
     def prompt_tokens(self, system: str, user: str) -> int:
         """Tokens of the fully formatted prompt (chat template / OpenChatKit turns included)."""
         prompt = format_prompt(self.preset, self.tokenizer, system or self.preset.system_prompt, user)
-        return len(self._encode(prompt))
+        return len(self.encode(prompt))
 
-    def _encode(self, text: str) -> list[int]:
+    def encode(self, text: str) -> list[int]:
         # No automatic BOS/EOS: the prompt format (or chat template) decides every token.
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def _left_pad(self, rows: list[list[int]]) -> tuple[Any, Any, Any]:
-        """(input_ids, attention_mask, position_ids), left padded: every row ends at the last column."""
-        import torch
+    _encode = encode  # the older private name (tests read it)
 
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, row in enumerate(rows):
-            ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
-            mask[i, width - len(row) :] = 1
-        # Positions count real tokens only, so a padded row sees the same positions as unpadded.
-        pos = (mask.cumsum(-1) - 1).clamp(min=0)
-        return ids.to(self.device), mask.to(self.device), pos.to(self.device)
+    def left_pad(self, rows: list[list[int]]) -> tuple[Any, Any, Any]:
+        """(input_ids, attention_mask, position_ids) on the engine's device, see `models.jobs.left_pad`."""
+        return left_pad(rows, self.pad_id, self.device)
 
-    def _prepare(self, index: int, req: GenerationRequest) -> _Job | Completion:
+    def forward_logits(self, ids: Any, mask: Any, pos: Any, keep: int) -> Any:
+        """Logits of the last `keep` positions of a left-padded batch: (batch, keep, vocab), no cache."""
+        return self.model(
+            input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False, logits_to_keep=keep
+        ).logits
+
+    def _prepare(self, index: int, req: GenerationRequest) -> Job | Completion:
         preset = self.preset
         if not req.user.strip():
             return Completion(
                 req.request_id, "", finish_reason="error", error="empty prompt: request has no user text"
             )
         prompt = format_prompt(preset, self.tokenizer, req.system or preset.system_prompt, req.user)
-        ids = self._encode(prompt)
+        ids = self.encode(prompt)
         room = preset.context_tokens - len(ids)
         if room < 1:
             return Completion(
@@ -167,7 +157,7 @@ class TransformersEngine:
         max_new = min(req.max_new_tokens or preset.max_new_tokens, room)
         temperature = preset.temperature if req.temperature is None else req.temperature
         stops = preset.stop_words if req.stop_words is None else tuple(req.stop_words)
-        return _Job(
+        return Job(
             index,
             ids,
             max_new,
@@ -185,70 +175,39 @@ class TransformersEngine:
         self, requests: list[GenerationRequest], progress: Progress | None = None
     ) -> list[Completion]:
         """Complete every request; results come back in input order, errors as error completions."""
-        start = time.perf_counter()
-        progress = progress or self.progress
-        results: list[Completion | None] = [None] * len(requests)
-        jobs: list[_Job] = []
+        return self.generate_run(requests, progress).completions
+
+    def generate_run(
+        self, requests: list[GenerationRequest], progress: Progress | None = None
+    ) -> GenerationRun:
+        """`generate`, returning the call's own `GenerationRun` (completions + its `job` accounting)."""
+        run = GenerationRun(list(requests), progress or self.progress, PeakMemory(self.device))
+        jobs: list[Job] = []
         for i, req in enumerate(requests):
             prepared = self._prepare(i, req)
             if isinstance(prepared, Completion):
-                results[i] = prepared
+                run.results[i] = prepared
+                run.done += 1
             else:
                 jobs.append(prepared)
-        self._done = len(requests) - len(jobs)
-        self._job = {"prefill_seconds": 0.0, "prefill_tokens": 0, "decode_seconds": 0.0, "ttft": []}
-        memory = PeakMemory(self.device)
-        self._run(jobs, requests, results, progress, memory)
-        final = [c for c in results if c is not None]
-        assert len(final) == len(requests)
-        seconds = time.perf_counter() - start
-        job = self._job
-        ttft = sorted(job.pop("ttft"))
-        errors = sum(c.finish_reason == "error" for c in final)
-        self.last_job = {
-            "requests": len(requests),
-            "errors": errors,
-            "tokens_in": sum(c.tokens_in for c in final if c.finish_reason != "error"),
-            "tokens_out": sum(c.tokens_out for c in final),
-            "seconds": round(seconds, 3),
-            "tokens_per_second": round(sum(c.tokens_out for c in final) / seconds, 2) if seconds else 0.0,
-            "prefill_seconds": round(job["prefill_seconds"], 3),
-            "prefill_tokens_per_second": (
-                round(job["prefill_tokens"] / job["prefill_seconds"], 1) if job["prefill_seconds"] else 0.0
-            ),
-            "decode_seconds": round(job["decode_seconds"], 3),
-            # Time to first token, measured per request from the start of this call (queueing included).
-            "ttft_seconds_p50": round(ttft[len(ttft) // 2], 3) if ttft else 0.0,
-            "ttft_seconds_max": round(ttft[-1], 3) if ttft else 0.0,
-            "peak_memory_bytes": memory.bytes(),
-            "peak_memory_kind": "cuda_max_allocated" if memory.cuda else "process_rss",
-            "backend": self.backend,
-        }
-        self.stats.requests += len(requests)
-        self.stats.extra["errors"] += errors
-        self.stats.tokens_in += self.last_job["tokens_in"]
-        self.stats.tokens_out += self.last_job["tokens_out"]
-        self.stats.seconds += seconds
-        self.stats.prefill_seconds += job["prefill_seconds"]
-        self.stats.peak_memory_bytes = max(self.stats.peak_memory_bytes, self.last_job["peak_memory_bytes"])
-        return final
+        self._run(jobs, run)
+        job = run.finish(self.backend)
+        self.last_job = job
+        stats, extra = self.stats, self.stats.extra
+        stats.requests += len(requests)
+        extra["errors"] += job["errors"]
+        extra["batches"] += run.batches
+        extra["oom_splits"] += run.oom_splits
+        if run.error_splits:
+            extra["error_splits"] = extra.get("error_splits", 0) + run.error_splits
+        stats.tokens_in += job["tokens_in"]
+        stats.tokens_out += job["tokens_out"]
+        stats.seconds += run.seconds
+        stats.prefill_seconds += run.prefill_seconds
+        stats.peak_memory_bytes = max(stats.peak_memory_bytes, job["peak_memory_bytes"])
+        return run
 
-    def _set(
-        self, results: list[Completion | None], index: int, completion: Completion, progress: Progress | None
-    ) -> None:
-        results[index] = completion
-        self._done += 1
-        if progress:
-            progress(self._done, len(results))
-
-    def _run(
-        self,
-        jobs: list[_Job],
-        requests: list[GenerationRequest],
-        results: list[Completion | None],
-        progress: Progress | None,
-        memory: PeakMemory,
-    ) -> None:
+    def _run(self, jobs: list[Job], run: GenerationRun) -> None:
         """Decode `jobs`; on failure keep what finished and retry the rest in halves, down to one.
 
         An out-of-memory batch usually fits once halved; any other exception is isolated the same
@@ -258,34 +217,34 @@ class TransformersEngine:
         if not jobs:
             return
         try:
-            self._decode(jobs, requests, results, progress, memory)
+            self._decode(jobs, run)
             return
         except Exception as exc:  # noqa: BLE001 - isolated below, reported per request
             oom = is_out_of_memory(exc)
             failure = exc
         self._free_memory()
-        left = sorted((j for j in jobs if results[j.index] is None), key=lambda j: len(j.ids), reverse=True)
+        left = [j for j in jobs if run.results[j.index] is None]
+        left.sort(key=lambda j: len(j.ids), reverse=True)
         if len(left) > 1:
-            self.stats.extra["oom_splits" if oom else "error_splits"] = (
-                self.stats.extra.get("oom_splits" if oom else "error_splits", 0) + 1
-            )
+            if oom:
+                run.oom_splits += 1
+            else:
+                run.error_splits += 1
             half = (len(left) + 1) // 2
-            self._run(left[:half], requests, results, progress, memory)
-            self._run(left[half:], requests, results, progress, memory)
+            self._run(left[:half], run)
+            self._run(left[half:], run)
             return
         for job in left:
             what = "out of memory even alone" if oom else "generation failed"
-            self._set(
-                results,
+            run.set(
                 job.index,
                 Completion(
-                    requests[job.index].request_id,
+                    run.requests[job.index].request_id,
                     "",
                     tokens_in=len(job.ids),
                     finish_reason="error",
                     error=f"{what} ({len(job.ids)} prompt tokens): {failure!r}",
                 ),
-                progress,
             )
 
     def _free_memory(self) -> None:
@@ -297,15 +256,9 @@ class TransformersEngine:
         if self.device.startswith("cuda"):
             torch.cuda.empty_cache()
 
-    def _decode(
-        self,
-        jobs: list[_Job],
-        requests: list[GenerationRequest],
-        results: list[Completion | None],
-        progress: Progress | None,
-        memory: PeakMemory,
-    ) -> None:
-        self.stats.extra["batches"] += 1
+    def _decode(self, jobs: list[Job], run: GenerationRun) -> None:
+        run.batches += 1
+        requests = run.requests
         free = [j for j in jobs if not is_constrained(requests[j.index])]  # the rest need the loop
         if self.backend == "paged" and free:
             from models.cuda import generate_paged
@@ -314,7 +267,7 @@ class TransformersEngine:
             try:
                 outs = generate_paged(self.model, self.tokenizer, free, self.eos_ids, self.batch_size)
             except Exception as exc:
-                if is_out_of_memory(exc) or self.stats.extra.get("paged_ok"):
+                if is_out_of_memory(exc) or self._paged_works:
                     raise
                 # transformers' paged cache needs attention code that forwards its kwargs; GPT-NeoX's
                 # does not (5.24: "PagedAttentionCache.update() missing ... 'kwargs'"). Fall back to
@@ -323,16 +276,15 @@ class TransformersEngine:
                 self.stats.extra["paged_fallback"] = repr(exc)[:300]
                 outs = None
             if outs is not None:
-                self.stats.extra["paged_ok"] = True
-                self._job["decode_seconds"] += time.perf_counter() - t
-                memory.sample()
+                self._paged_works = self.stats.extra["paged_ok"] = True
+                run.decode_seconds += time.perf_counter() - t
+                run.memory.sample()
                 for job, (tokens, reason) in zip(free, outs, strict=True):
-                    completion = self._finish(requests[job.index], job, tokens, reason)
-                    self._set(results, job.index, completion, progress)
-                if not (jobs := [j for j in jobs if results[j.index] is None]):
+                    run.set(job.index, self._finish(requests[job.index], job, tokens, reason))
+                if not (jobs := [j for j in jobs if run.results[j.index] is None]):
                     return
         ngram = self.preset.no_repeat_ngram_size
-        decoder = Decoder(self.model, self.tokenizer, self.eos_ids, ngram, self.batch_size, memory.sample)
+        decoder = Decoder(self.model, self.tokenizer, self.eos_ids, ngram, self.batch_size, run.memory.sample)
         rows = [
             Row(j.ids, j.max_new, j.stops, j.temperature, j.top_k, j.top_p, j.seed, j, sentences=j.sentences)
             for j in jobs
@@ -342,19 +294,18 @@ class TransformersEngine:
 
         def done(row: Row) -> None:
             job = row.tag
-            self._job["ttft"].append(row.first_token_s)
-            completion = self._finish(requests[job.index], job, row.tokens, row.reason)
-            self._set(results, job.index, completion, progress)
+            run.ttft.append(row.first_token_s)
+            run.set(job.index, self._finish(requests[job.index], job, row.tokens, row.reason))
 
         try:
             decoder.run(rows, on_done=done)
         finally:
             st = decoder.stats
-            self._job["prefill_seconds"] += st.prefill_seconds
-            self._job["prefill_tokens"] += st.prefill_tokens
-            self._job["decode_seconds"] += st.decode_seconds
+            run.prefill_seconds += st.prefill_seconds
+            run.prefill_tokens += st.prefill_tokens
+            run.decode_seconds += st.decode_seconds
 
-    def _finish(self, req: GenerationRequest, job: _Job, tokens: list[int], reason: str) -> Completion:
+    def _finish(self, req: GenerationRequest, job: Job, tokens: list[int], reason: str) -> Completion:
         """Decode one row's tokens: drop a final eos, cut at the first stop word, strip specials."""
         kept = tokens[:-1] if reason == "eos" else tokens
         finish = "length" if reason == "length" else "stop"
@@ -371,9 +322,13 @@ class TransformersEngine:
     # -- scoring -----------------------------------------------------------------------------
     def loglikelihood(self, pairs: list[tuple[str, str]]) -> list[list[float]]:
         """Per-token log-probs of each continuation given its raw context (models/scoring.py)."""
-        from models.scoring import loglikelihood
-
-        return loglikelihood(self, pairs)
+        start = time.perf_counter()
+        results, rows = score_pairs(self, pairs)
+        extra = self.stats.extra
+        extra["loglikelihood_pairs"] = extra.get("loglikelihood_pairs", 0) + len(pairs)
+        extra["loglikelihood_rows"] = extra.get("loglikelihood_rows", 0) + rows
+        extra["loglikelihood_seconds"] = extra.get("loglikelihood_seconds", 0.0) + time.perf_counter() - start
+        return results
 
 
 def load_engine(

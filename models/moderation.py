@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.types import Engine
+from models.types import LabelScorer
 
 LABELS: tuple[str, ...] = (
     "casual",
@@ -120,7 +120,7 @@ def _error(message: str, truncated: bool = False, calibrated: bool = False) -> M
 
 
 def moderate(
-    engine: Engine,
+    engine: LabelScorer,
     texts: Sequence[str],
     *,
     calibrate: bool = True,

@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
-import time
-from typing import Any
+from typing import Any, Protocol
 
 from rag.errors import ModelError
 
 
-def loglikelihood(engine: Any, pairs: list[tuple[str, str]]) -> list[list[float]]:
-    """Per-token log-probs of each continuation given its raw context (no prompt format).
+class Scorer(Protocol):
+    """What scoring needs from the engine (models/engine.py `TransformersEngine`), all public."""
+
+    batch_size: int  # rows per forward pass
+
+    @property
+    def context_tokens(self) -> int: ...  # longest row fed (positions the model knows)
+
+    @property
+    def start_id(self) -> int: ...  # token an empty context is scored from
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def left_pad(self, rows: list[list[int]]) -> tuple[Any, Any, Any]: ...
+
+    def forward_logits(self, ids: Any, mask: Any, pos: Any, keep: int) -> Any: ...
+
+
+def score_pairs(engine: Scorer, pairs: list[tuple[str, str]]) -> tuple[list[list[float]], int]:
+    """(per-token log-probs of each continuation given its raw context (no prompt format), rows fed).
 
     Context and continuation are tokenized separately and concatenated, so the scored tokens
     are exactly the continuation's tokens. Over-long pairs lose context from the left (the
@@ -26,18 +43,17 @@ def loglikelihood(engine: Any, pairs: list[tuple[str, str]]) -> list[list[float]
     """
     import torch
 
-    start = time.perf_counter()
-    ctx_limit = engine.preset.context_tokens
+    ctx_limit = engine.context_tokens
     results: list[list[float]] = [[] for _ in pairs]
     scored: list[tuple[int, tuple[int, ...], int]] = []  # (pair index, context+continuation, n_cont)
     for i, (context, continuation) in enumerate(pairs):
-        cont = engine._encode(continuation)
+        cont = engine.encode(continuation)
         if not cont:
             continue
         if len(cont) >= ctx_limit:
             raise ModelError(f"continuation of pair {i} is {len(cont)} tokens; the context holds {ctx_limit}")
         # An empty context still needs one token to predict the first continuation token from.
-        ctx = engine._encode(context) or [engine.tokenizer.bos_token_id or engine.eos_ids[0]]
+        ctx = engine.encode(context) or [engine.start_id]
         scored.append((i, tuple((ctx + cont)[-ctx_limit:]), len(cont)))
 
     rows: list[tuple[int, ...]] = []  # fed token sequences
@@ -63,11 +79,9 @@ def loglikelihood(engine: Any, pairs: list[tuple[str, str]]) -> list[list[float]
     with torch.inference_mode():
         for b in range(0, len(order), engine.batch_size):
             batch = order[b : b + engine.batch_size]
-            ids, mask, pos = engine._left_pad([list(rows[r]) for r in batch])
+            ids, mask, pos = engine.left_pad([list(rows[r]) for r in batch])
             keep = max(len(rows[r]) - first_pos[r] for r in batch)
-            logits = engine.model(
-                input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False, logits_to_keep=keep
-            ).logits
+            logits = engine.forward_logits(ids, mask, pos, keep)
             logprobs = torch.log_softmax(logits.float(), dim=-1)  # (batch, keep, vocab)
             for k, r in enumerate(batch):
                 for i, seq, n in by_row[r]:
@@ -77,8 +91,4 @@ def loglikelihood(engine: Any, pairs: list[tuple[str, str]]) -> list[list[float]
                     lo = keep - len(rows[r]) + len(seq) - n - 1
                     target = torch.tensor(seq[-n:], device=logprobs.device)
                     results[i] = logprobs[k, lo : lo + n].gather(-1, target[:, None])[:, 0].tolist()
-    extra = engine.stats.extra
-    extra["loglikelihood_pairs"] = extra.get("loglikelihood_pairs", 0) + len(pairs)
-    extra["loglikelihood_rows"] = extra.get("loglikelihood_rows", 0) + len(rows)
-    extra["loglikelihood_seconds"] = extra.get("loglikelihood_seconds", 0.0) + time.perf_counter() - start
-    return results
+    return results, len(rows)

@@ -11,8 +11,11 @@ constraint (models/constraint.py) and they survive the JSONL hand-off to a TP jo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
+
+Progress = Callable[[int, int], None]  # (done requests, total requests)
 
 
 @dataclass(frozen=True)
@@ -66,14 +69,42 @@ class GenerationStats:
         return self.tokens_out / self.seconds if self.seconds else 0.0
 
 
-class Engine(Protocol):
-    """What the pipeline needs from a model; the real engine and test fakes both satisfy it."""
-
-    name: str  # preset name
-    revision: str  # model revision/digest recorded for audit
-
-    def generate(self, requests: list[GenerationRequest]) -> list[Completion]: ...
+class LabelScorer(Protocol):
+    """What moderation (models/moderation.py) needs: continuation scoring, nothing else."""
 
     def loglikelihood(self, pairs: list[tuple[str, str]]) -> list[list[float]]:
         """Per-token log-probabilities of each continuation given its raw (already formatted) context."""
         ...
+
+
+class Engine(LabelScorer, Protocol):
+    """What the pipeline needs from a model; the real engine and test fakes both satisfy it.
+
+    Read by callers: `name`/`revision` (audit, run manifest), `stats` (cumulative accounting; the
+    flows diff it around a job), `progress` (a callback the flows set before a job), `last_job`
+    (accounting of the latest `generate`, models/engine.py; a fake's may stay empty).
+    `generate` must not rely on `last_job` or `stats` to pass state between calls.
+    """
+
+    name: str  # preset name
+    revision: str  # model revision/digest recorded for audit
+    stats: GenerationStats  # summed over the engine's life (load, device, dtype, counters)
+    progress: Progress | None  # called as (done, total) while `generate` runs
+    last_job: dict[str, Any]  # accounting of the latest finished `generate` call
+
+    def generate(self, requests: list[GenerationRequest]) -> list[Completion]: ...
+
+
+class TokenCounter(Protocol):
+    """Optional on an `Engine`: what prompt trimming (models/moderation.py `_fit`) reads when present."""
+
+    @property
+    def context_tokens(self) -> int: ...  # prompt + answer must fit
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+class PresetInfo(Protocol):
+    """Optional `engine.preset`: models/screens.py trusts label scoring only from a moderation model."""
+
+    role: str  # "chat" | "moderation"

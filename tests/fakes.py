@@ -10,16 +10,19 @@ from __future__ import annotations
 import hashlib
 import re
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 
-from models.types import Completion, GenerationRequest, GenerationStats
+from models.types import Completion, GenerationRequest, GenerationStats, Progress
 
 FLAG_WORD = "FLAGME"
 LABEL_FOR_FLAG = "needs intervention"
 
 
 class FakeEngine:
+    """Satisfies `models.types.Engine`; keeps no per-job accounting (`last_job` stays empty)."""
+
     name = "fake"
     revision = "fake-0"
     # Its moderation labels are scripted (FLAG_WORD), so it stands in for a trained moderation
@@ -29,7 +32,8 @@ class FakeEngine:
     def __init__(self, reply: str | None = None):
         self.reply = reply
         self.stats = GenerationStats(device="cpu", dtype="none")
-        self.progress = None
+        self.progress: Progress | None = None
+        self.last_job: dict[str, Any] = {}  # the real engine's prefill/ttft/memory: a fake has none
         self.calls: list[list[GenerationRequest]] = []
 
     def generate(self, requests: list[GenerationRequest]) -> list[Completion]:
