@@ -139,10 +139,11 @@ def _preflight(need_tickers: bool = True) -> None:
 def _eval_faithfulness(run_dir: Path, as_json: bool) -> int:
     from rag.errors import ConfigError
     from reports.audit import faithfulness
+    from reports.manifest import load_manifest
 
     path = run_dir / "manifest.json"
     try:
-        result = faithfulness(json.loads(path.read_text()))
+        result = faithfulness(load_manifest(path))
     except FileNotFoundError as exc:
         raise ConfigError(f"{path} not found: pass a run folder such as var/reports/latest") from exc
     except (ValueError, KeyError) as exc:

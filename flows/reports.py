@@ -27,29 +27,27 @@ same folder, keeps reports already published and reuses stored sections.
 from __future__ import annotations
 
 import json
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE, CacheKeyFnPolicy
+from prefect.cache_policies import NO_CACHE
 
 from flows.ingest import ingest_flow
 from flows.resources import settings_retriever, shared_embedder, shared_engine, shared_prompt_budget
-from flows.resume import generate_job, generation_job_task, merge_generation, published_record
-from flows.run_record import finish_run, model_label, utc_now
-from flows.runtime import (
-    apply_model_source,
-    default_as_of,
-    io_error_only,
-    report_key,
-    result_store,
-    run_key,
-    settings_task_runner,
-    storage_ref,
+from flows.run_steps import RunFailed as RunFailed  # re-exported: the CLI and callers catch it here
+from flows.run_steps import (
+    build_contexts,
+    finish,
+    generation_jobs,
+    plan_jobs,
+    prepare_requests,
+    run_job,
+    skip_published,
+    start_run,
 )
+from flows.runtime import io_error_only, settings_task_runner
 from flows.settings import Settings
-from models.batch import read_completions, write_completions, write_requests
+from models.batch import read_completions
 from models.moderation import decide
 from models.presets import get_preset
 from models.screens import make_checks, screen
@@ -58,10 +56,9 @@ from rag.catalog import load_companies, resolve
 from rag.errors import ResearchDeskError
 from rag.ingest import FACTS_FILE, IngestSummary
 from rag.risk_factors import read_risk_factors
-from rag.types import digest
 from reports.assemble import assemble_report, verdict_reason
 from reports.audit import section_records
-from reports.context import TickerContext, build_context, requests_for
+from reports.context import TickerContext, build_context
 from reports.facts_view import facts_prompt_text
 from reports.financials import report_facts
 from reports.model import CheckResult, InputVerdict, Verdict
@@ -222,26 +219,6 @@ def publish_task(
     }
 
 
-class RunFailed(ResearchDeskError):
-    """No report could be produced; the manifest is written and `result` holds it (the flow fails)."""
-
-    def __init__(self, message: str, result: dict):
-        super().__init__(message)
-        self.result = result
-
-
-def _model_identity(settings: Settings) -> str:
-    """preset@revision for resume keys; a remote generation job's revision must be pinned to count."""
-    if settings.generation_deployment:
-        return f"{settings.chat_preset}@{settings.model_revision or 'unpinned'}"
-    engine = shared_engine(settings.chat_preset, str(settings.models_dir), settings.batch_size)
-    return f"{settings.chat_preset}@{engine.revision}"
-
-
-def _read_json(path: Path, default):
-    return json.loads(path.read_text()) if path.is_file() else default
-
-
 @flow(name="nightly-reports", task_runner=settings_task_runner())
 def nightly_reports(
     tickers: list[str] | None = None, as_of: str | None = None, ingest: bool = True, resume: bool = True
@@ -250,176 +227,19 @@ def nightly_reports(
 
     The run folder is keyed by (as_of, tickers, report settings): running the same again resumes
     it (finished reports kept, stored sections reused). `resume=False` starts a fresh folder.
+    Steps and run state: flows/run_steps.py; each timer covers exactly its stage.
     """
-    settings = Settings()
-    apply_model_source(settings)
-    logger = get_run_logger()
-    t0 = time.perf_counter()
-    started = utc_now()
-    tickers = list(dict.fromkeys(t.strip().upper() for t in (tickers or settings.watchlist) if t.strip()))
-    as_of = as_of or default_as_of(settings)
-    run_id = run_key(as_of, tickers, settings)
-    if not resume:
-        run_id += "-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    run_dir = settings.reports_dir / run_id
-    audit_dir = run_dir / "audit"
-    resuming = resume and (audit_dir / "requests.jsonl").is_file()
-    audit_dir.mkdir(parents=True, exist_ok=True)
-    store = result_store(settings)
-    timings: dict[str, float] = {}
-    seconds: dict[str, float] = {}
-    logger.info(
-        "run %s: %d tickers as of %s -> %s%s",
-        run_id,
-        len(tickers),
-        as_of,
-        run_dir,
-        " (resuming an earlier attempt)" if resuming else "",
-    )
-
-    ingest_info = ingest_flow() if ingest else None
-    timings["ingest"] = time.perf_counter() - t0
-
-    # 1. context per ticker; a ticker that cannot be covered fails alone
-    t = time.perf_counter()
-    contexts: dict[str, Path] = {}
-    failures: dict[str, str] = {}
-    parallel = settings.task_runner not in ("", "thread")
-    futures = (
-        {tk: build_context_task.submit(tk, as_of, run_id, audit_dir) for tk in tickers} if parallel else {}
-    )
-    for ticker in tickers:
-        tc = time.perf_counter()
-        try:
-            contexts[ticker] = (
-                futures[ticker].result() if parallel else build_context_task(ticker, as_of, run_id, audit_dir)
-            )
-        except ResearchDeskError as exc:
-            failures[ticker] = str(exc)
-            logger.error("%s", exc)
-        seconds[ticker] = time.perf_counter() - tc
-    timings["retrieve"] = time.perf_counter() - t
-
-    # 2. resume: reports an earlier attempt of this run already published are kept as they are
-    model_id = _model_identity(settings) if contexts else f"{settings.chat_preset}@-"
-    ctxs = {tk: TickerContext.model_validate_json(path.read_text()) for tk, path in contexts.items()}
-    requests = {tk: requests_for(ctx, seed=settings.seed) for tk, ctx in ctxs.items()}
-    write_requests([r for rs in requests.values() for r in rs], audit_dir / "requests.jsonl")
-    keys = {
-        tk: report_key(run_id, tk, as_of, digest(path.read_bytes()), model_id)
-        for tk, path in contexts.items()
-    }
-    outs: dict[str, dict] = {}
-    for ticker in contexts:
-        record = published_record(store, keys[ticker]) if resume else None
-        if record:
-            outs[ticker] = record
-            record["record"]["resumed"] = True
-            logger.info("%s: published by an earlier attempt of %s; kept as is", ticker, run_id)
-    todo = [tk for tk in contexts if tk not in outs]
-
-    # 3. generation jobs of N tickers each (RESEARCHDESK_GENERATION_JOB_TICKERS), then moderation
-    # and publish of those tickers: a crash loses at most the job in flight
-    completions = read_completions(audit_dir / "completions.jsonl") if resuming else {}
-    verdicts = _read_json(audit_dir / "moderation.json", {}) if resuming else {}
-    generation: dict = {}
-    moderation: dict = {}
-    cached_sections = 0
-    step = settings.generation_job_tickers or max(len(todo), 1)
-    chunks = [todo[first : first + step] for first in range(0, len(todo), step)]
-    # Several GPU nodes: keep that many jobs in flight (a task each, so Prefect keeps the run
-    # context); in-process generation stays sequential (one model, one process).
-    ahead = settings.generation_parallel_jobs if settings.generation_deployment else 1
-    jobs: dict[int, object] = {}
-
-    def job_args(n: int) -> tuple:
-        return (chunks[n], requests, as_of, model_id, f"{run_id}/{n:03d}", audit_dir / "jobs" / f"{n:03d}")
-
-    for n, chunk in enumerate(chunks):
-        tc, job_dir = time.perf_counter(), audit_dir / "jobs" / f"{n:03d}"
-        for m in range(n, min(n + ahead, len(chunks))) if ahead > 1 else ():
-            if m not in jobs:  # each job is submitted once, `ahead` jobs in flight
-                jobs[m] = generation_job_task.submit(*job_args(m), settings, resume)
-        try:
-            job_completions, job, reused = (
-                jobs.pop(n).result() if n in jobs else generate_job(*job_args(n), settings, resume)
-            )
-        except ResearchDeskError as exc:
-            for ticker in chunk:
-                failures[ticker] = f"{ticker}: generation failed: {exc}"
-                logger.error("%s", failures[ticker])
-            continue
-        generation, cached_sections = merge_generation(generation, job), cached_sections + reused
-        if any(requests[tk] for tk in chunk):
-            mod = moderate_task(job_completions, job_dir / "moderation.json")
-            labels = {k: moderation.get("labels", {}).get(k, 0) + v for k, v in mod["labels"].items()}
-            moderation = {**mod, "labels": {**moderation.get("labels", {}), **labels}}
-        else:
-            write_atomic(job_dir / "moderation.json", "{}")
-        completions |= read_completions(job_completions)
-        verdicts |= _read_json(job_dir / "moderation.json", {})
-        write_completions(list(completions.values()), audit_dir / "completions.jsonl")
-        write_atomic(audit_dir / "moderation.json", json.dumps(verdicts, indent=1))
-        model = model_label(generation, model_id)
-        for ticker in chunk:
-            publish = publish_task.with_options(
-                cache_policy=CacheKeyFnPolicy(cache_key_fn=lambda *_, k=keys[ticker]: k),
-                result_storage=storage_ref(settings),
-                result_serializer="json",
-                persist_result=True,
-            )
-            try:
-                outs[ticker] = publish(
-                    ticker,
-                    contexts[ticker],
-                    job_completions,
-                    job_dir / "moderation.json",
-                    run_dir,
-                    run_id,
-                    model,
-                )
-            except ResearchDeskError as exc:
-                failures[ticker] = str(exc)
-                logger.error("%s", exc)
-                continue
-            logger.info("%s: %s -> %s", ticker, outs[ticker]["entry"]["status"], run_dir / f"{ticker}.html")
-        for ticker in chunk:
-            seconds[ticker] += (time.perf_counter() - tc) / len(chunk)
-    timings["generate_moderate_publish"] = time.perf_counter() - t
-    timings["total"] = time.perf_counter() - t0
-
-    # 4. manifest, index, artifacts
-    manifest = finish_run(
-        run_id=run_id,
-        as_of=as_of,
-        started=started,
-        tickers=tickers,
-        outs=outs,
-        failures=failures,
-        generation=generation,
-        moderation=moderation,
-        cached_sections=cached_sections,
-        model_id=model_id,
-        ingest_info=ingest_info,
-        timings=timings,
-        seconds=seconds,
-        settings=settings,
-    )
-    published = len(tickers) - len(failures)
-    logger.info(
-        "run %s %s in %.1fs: %d/%d reports (%d resumed); open %s",
-        run_id,
-        manifest["status"],
-        timings["total"],
-        published,
-        len(tickers),
-        len(manifest["resume"]["resumed_tickers"]),
-        run_dir / "index.html",
-    )
-    result = {"run_dir": str(run_dir), **manifest}
-    if tickers and not published:  # Failed only when nothing could be produced
-        raise RunFailed(f"run {run_id}: no report produced; " + "; ".join(failures.values()), result)
-    return result
+    run = start_run(tickers, as_of, resume)
+    with run.timer("ingest"):
+        run.ingest_info = ingest_flow() if ingest else None
+    with run.timer("retrieve"):  # 1. context per ticker; a ticker that cannot be covered fails alone
+        build_contexts(run, build_context_task)
+    with run.timer("generate_moderate_publish"):
+        prepare_requests(run)  # 2. prompts and resume keys; reports published earlier are kept
+        skip_published(run)
+        for job, outcome in generation_jobs(run, plan_jobs(run)):  # 3. jobs of N tickers each
+            run_job(run, job, outcome, moderate=moderate_task, publish=publish_task)
+    return finish(run)  # 4. manifest, index, artifacts; RunFailed when no report was produced
 
 
 @flow(name="ticker-report")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from flows.artifacts import publish_run_artifacts
 from flows.settings import Settings
+from reports.manifest import ModelInfo, ResumeInfo, RunManifest
 from reports.model import RunEntry, RunSummary
 from reports.publish import write_atomic, write_index
 
@@ -42,7 +43,7 @@ def finish_run(
     timings: dict[str, float],
     seconds: dict[str, float],
     settings: Settings,
-) -> dict:
+) -> RunManifest:
     """Write the run's manifest, index page, `latest` link and artifacts; returns the manifest."""
     run_dir: Path = settings.reports_dir / run_id
     entries: list[RunEntry] = []
@@ -57,35 +58,35 @@ def finish_run(
             records[ticker] = outs[ticker]["record"]
     published = len(tickers) - len(failures)
     model = model_label(generation, model_id)
-    manifest = {
-        "run_id": run_id,
-        "as_of": as_of,
-        "started_at": started,
-        "finished_at": utc_now(),
-        "status": "completed" if not failures else ("partial" if published else "failed"),
-        "tickers": records,
-        "failed": failures,
-        "resume": {
-            "resumed_tickers": [tk for tk, r in records.items() if r.get("resumed")],
-            "sections_cached": cached_sections,
-            "sections_generated": generation.get("requests", 0),
-            "model_key": model_id,
-        },
-        "model": {
-            "chat": generation or {"preset": settings.chat_preset, "revision": model_id.split("@")[-1]},
-            "moderation": moderation,
-            "embedder": settings.embedder,
-            "policy": settings.policy,
-        },
-        "ingest": ingest_info
+    manifest = RunManifest(
+        run_id=run_id,
+        as_of=as_of,
+        started_at=started,
+        finished_at=utc_now(),
+        status="completed" if not failures else ("partial" if published else "failed"),
+        tickers=records,
+        failed=failures,
+        resume=ResumeInfo(
+            resumed_tickers=[tk for tk, r in records.items() if r.get("resumed")],
+            sections_cached=cached_sections,
+            sections_generated=generation.get("requests", 0),
+            model_key=model_id,
+        ),
+        model=ModelInfo(
+            chat=generation or {"preset": settings.chat_preset, "revision": model_id.split("@")[-1]},
+            moderation=moderation,
+            embedder=settings.embedder,
+            policy=settings.policy,
+        ),
+        ingest=ingest_info
         and {k: ingest_info[k] for k in ("files_seen", "documents", "corpora", "facts", "failures")},
-        "timings_s": {k: round(v, 2) for k, v in timings.items()},
-        "settings": json.loads(settings.model_dump_json()),
-    }
-    write_atomic(run_dir / "manifest.json", json.dumps(manifest, indent=1))
+        timings_s={k: round(v, 2) for k, v in timings.items()},
+        settings=json.loads(settings.model_dump_json()),
+    )
+    write_atomic(run_dir / "manifest.json", json.dumps(manifest.model_dump(), indent=1))
     summary = RunSummary(
         run_id=run_id,
-        generated_at=manifest["finished_at"],
+        generated_at=manifest.finished_at,
         as_of=as_of,
         model=model,
         entries=entries,
@@ -101,5 +102,5 @@ def finish_run(
     latest = settings.reports_dir / "latest"
     latest.unlink(missing_ok=True)
     latest.symlink_to(run_id)
-    publish_run_artifacts(manifest, run_dir, seconds, settings.report_base_url)
+    publish_run_artifacts(manifest.model_dump(), run_dir, seconds, settings.report_base_url)
     return manifest

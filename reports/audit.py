@@ -11,6 +11,7 @@ from __future__ import annotations
 from models.types import Completion
 from rag.types import digest
 from reports.context import TickerContext
+from reports.manifest import RunManifest
 from reports.model import Report
 
 
@@ -66,8 +67,9 @@ def section_records(
     return out
 
 
-def faithfulness(manifest: dict) -> dict:
-    """Citation, support and number checks per report and overall, from a run's manifest.json.
+def faithfulness(manifest: RunManifest | dict) -> dict:
+    """Citation, support and number checks per report and overall, from a run's manifest.json
+    (reports/manifest.py `load_manifest`, or its parsed JSON; raises ValueError if not a manifest).
 
     Only sections a reader sees count (published or caution); withheld text is not in any report.
     A paragraph counts as cited only when its citations are the model's own (or code's, by
@@ -98,11 +100,13 @@ def faithfulness(manifest: dict) -> dict:
             "prompt_echoes_dropped": sum("echo" in d["reason"] or "prompt" in d["reason"] for d in dropped),
         }
 
+    if not isinstance(manifest, RunManifest):
+        manifest = RunManifest.model_validate(manifest)
     reports, shown_all = {}, []
-    for ticker, record in manifest["tickers"].items():
+    for ticker, record in manifest.tickers.items():
         if record.get("status") == "failed":
             continue
         shown = [s for s in record["sections"] if s["status"] in ("published", "caution")]
         shown_all += shown
         reports[ticker] = summarize(shown)
-    return {"run_id": manifest["run_id"], "reports": reports, "overall": summarize(shown_all)}
+    return {"run_id": manifest.run_id, "reports": reports, "overall": summarize(shown_all)}
