@@ -30,6 +30,8 @@ demo: install
 	$(BIN)/researchdesk run
 
 test: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 lint: install
