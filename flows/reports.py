@@ -184,7 +184,13 @@ def moderate_task(completions_path: Path, verdicts_path: Path) -> dict:
     }
 
 
-@task(name="publish", task_run_name="publish-{ticker}", retries=2, retry_condition_fn=io_error_only)
+@task(
+    name="publish",
+    task_run_name="publish-{ticker}",
+    retries=2,
+    retry_delay_seconds=[2, 10],  # backoff: a full disk or a flaky network mount needs a moment
+    retry_condition_fn=io_error_only,
+)
 def publish_task(
     ticker: str,
     context_path: Path,
