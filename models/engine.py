@@ -1,4 +1,6 @@
-"""The generation engine: the ONLY module (with models/tp.py and models/cuda.py) that touches devices.
+"""The generation engine: the chat model on its device (tensor parallel in models/tp.py, CUDA-only
+paths in models/cuda.py). Which device and dtype is decided in one place, models/devices.py, which
+the embedders follow too.
 
 `load_engine(preset)` loads a preset once per batch job; `generate(requests)` answers every request
 through one continuous-batching decoder (models/decode.py) and returns completions in input order.
