@@ -310,6 +310,42 @@ def _why(periods: Sequence[str], lines: dict[str, str], period_ok: bool, line_ok
     return "but the sentence " + " and ".join(parts)
 
 
+# Words before a line keyword that make the sentence about the company's own total ("the
+# company's revenue", "total revenue", "Meta's revenue"), not a segment's ("Advertising revenue",
+# "iPhone net sales"), whose figures the facts table does not hold.
+_TOTAL_BEFORE = frozenset({"", "the", "total", "consolidated", "overall", "its", "our", "their"})
+
+
+def _about_total(sentence: str, start: int) -> bool:
+    words = sentence[:start].split()
+    last = words[-1].lower() if words else ""
+    return last in _TOTAL_BEFORE or last.endswith(("'s", "\u2019s"))
+
+
+def _contradiction(m: Mention, sentence: str, facts: Sequence[FactRef], periods: Sequence[str]) -> str:
+    """Why a figure the cited passage states contradicts the facts table, or "".
+
+    A passage's table cell carries no period ("22%" under "2024 vs 2023"), so a model that moves
+    it to the wrong year still finds it in its source; the facts table knows the year. Only for
+    a sentence about the company's own total (see _TOTAL_BEFORE), and only when the facts hold
+    that line for a period the sentence names and none of them equals the figure.
+    """
+    first = _KEYWORD_RE.search(sentence)
+    if first is None or not periods or not _about_total(sentence, first.start()):
+        return ""
+    family = str(first.lastgroup)
+    same = [
+        f
+        for f in facts
+        if line_family(f.line) == family and f.period in periods and (f.unit == "%") == m.percent
+    ]
+    if not same or any(_matches(m, f.value, f.unit == "%") for f in same):
+        return ""
+    f = same[0]
+    shown = f"{f.value:.1f}%" if f.unit == "%" else f"{f.value:,.2f}"
+    return f"the facts table has {line_label(f.line)} {f.period} = {shown}"
+
+
 def check_sentence(
     sentence: str, facts: Sequence[FactRef], cited_passages: Iterable[str] = ()
 ) -> NumberCheck:
@@ -344,6 +380,10 @@ def check_sentence(
             if not _matches(m, p.mention.value, p.mention.percent, p.mention.bare):
                 continue
             if p.period is None or not periods or p.period in periods:
+                contradiction = _contradiction(m, sentence, facts, periods)
+                if contradiction:
+                    wrong.append((-1, f"in a cited passage, but {contradiction}"))
+                    break
                 hit = True
                 break
             reason = f"matches {p.period} in a cited passage, {_why(periods, lines, False, True)}"

@@ -263,3 +263,35 @@ def test_sentence_lines(text, families):
 def test_line_family(line, family):
     assert line_family(line) == family
 
+
+
+_CHANGE_FACTS = [
+    FactRef("revenue_change", "FY2023", 15.7, "%"),
+    FactRef("revenue_change", "FY2024", 21.9, "%"),
+    FactRef("revenue", "FY2024", 164501e6, "USD"),
+]
+_CHANGE_SOURCE = "Advertising | $160,633 | $131,948 | 22% | 16%"  # "2024 vs 2023 % change" cells: no period
+
+
+@pytest.mark.parametrize(
+    ("sentence", "verified", "mismatch"),
+    [
+        # the model moved the source's 2024 change to 2023: the facts table knows FY2023 was 15.7%
+        (
+            "The company's revenue increased by 22% in 2023 compared to 2022, driven by advertising.",
+            0,
+            "in a cited passage, but the facts table has Revenue change (%) FY2023 = 15.7%",
+        ),
+        ("Meta's revenue increased by 22% in 2023.", 0, "FY2023 = 15.7%"),
+        ("Revenue increased by 22% in 2024 compared to 2023.", 1, ""),  # right year: the fact matches
+        ("Meta's revenue increased by 16% in 2023.", 1, ""),
+        ("Advertising revenue increased by 22% in 2023 compared to 2022.", 1, ""),  # a segment: no fact
+        ("Revenue increased by 22%, driven by advertising.", 1, ""),  # no period named: nothing to contradict
+    ],
+)
+def test_a_passage_figure_moved_to_the_wrong_year_contradicts_the_facts(sentence, verified, mismatch):
+    check = check_sentence(sentence, _CHANGE_FACTS, [_CHANGE_SOURCE])
+    assert len(check.verified) == verified
+    assert len(check.mismatched) == (1 if mismatch else 0)
+    if mismatch:
+        assert mismatch in check.mismatched[0][1]
