@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import logging
 import os
 import re
 import sys
@@ -48,26 +47,6 @@ def ingested(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     summary = ingest(data, root / "var" / "index", HashEmbedder())
     assert summary.facts > 0 and not summary.failures
     return data, root / "var"
-
-
-@pytest.fixture(scope="module")
-def dynamo() -> Iterator[str]:
-    """moto's DynamoDB server on a local port, reached through AWS_ENDPOINT_URL_DYNAMODB."""
-    pytest.importorskip("boto3")
-    server_mod = pytest.importorskip("moto.server")
-    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(logging.getLogger("werkzeug"), "level", logging.WARNING)  # a line per request otherwise
-        mp.setenv("AWS_ENDPOINT_URL_DYNAMODB", f"http://{host}:{port}")
-        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        mp.delenv("AWS_PROFILE", raising=False)
-        mp.delenv("AWS_ENDPOINT_URL", raising=False)
-        yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture

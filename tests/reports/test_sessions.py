@@ -41,26 +41,6 @@ ANSWER = Turn(
 )
 
 
-@pytest.fixture(scope="module")
-def dynamo() -> Iterator[str]:
-    """A real DynamoDB endpoint (moto's server) for the whole module; yields its URL."""
-    pytest.importorskip("boto3")
-    server_mod = pytest.importorskip("moto.server")
-    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AWS_ENDPOINT_URL_DYNAMODB", url)
-        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        mp.delenv("AWS_PROFILE", raising=False)
-        mp.delenv("AWS_ENDPOINT_URL", raising=False)
-        yield url
-    server.stop()
-
-
 def _table() -> str:
     return f"sessions-{uuid.uuid4().hex[:12]}"
 
