@@ -30,7 +30,7 @@ from rag.query import understand
 from rag.types import Passage
 from reports.answer_eval import Answer, AnswerSource
 from reports.claims import check_unit
-from reports.compose import CLAIM_SYSTEM, digit_strings, focus_sentences, label
+from reports.compose import UnitPlan, claim_candidates, focus_sentences, label
 from reports.facts_view import format_fact
 from reports.model import FactsTable
 from reports.numbers import FactRef, lines_named
@@ -157,49 +157,14 @@ def _history_text(history: Sequence[Turn], budget: int) -> str:
     return ("Conversation so far:\n" + "\n".join(lines) + "\n\n") if lines else ""
 
 
-def _requests(question: str, sources: Sequence[Passage], ctx: AskContext, history: str):
-    """Two candidates per source (whole passage, its sentences closest to the question)."""
-    from reports.compose import UnitPlan
-
-    units: list[UnitPlan] = []
-    for n, p in enumerate(sources, start=1):
-        texts = [p.text]
-        focused = focus_sentences(p.text, question, ctx.encode)
-        if focused != p.text:
-            texts.append(focused)
-        for i, text in enumerate(texts):
-            units.append(
-                UnitPlan(
-                    request_id=f"ask-{n}{'ab'[i]}",
-                    mode="claim",
-                    source_map={1: n},
-                    source_texts={1: p.text},
-                    system=CLAIM_SYSTEM,
-                    user=f"{history}{text}\n\n{question} Answer in one sentence, using only the text above.",
-                    question=question,
-                    max_new_tokens=CLAIM_TOKENS,
-                    allowed_numbers=digit_strings([p.text]),
-                    allowed_citations=[],
-                    group=f"ask-{n}",
-                    stop_words=["\n"],
-                    max_sentences=1,
-                )
-            )
-    return units
-
-
-def _request(u) -> GenerationRequest:
-    return GenerationRequest(
-        request_id=u.request_id,
-        user=u.user,
-        system=u.system,
-        max_new_tokens=u.max_new_tokens,
-        temperature=0.0,
-        allowed_numbers=tuple(u.allowed_numbers),
-        allowed_citations=tuple(u.allowed_citations),
-        stop_words=tuple(u.stop_words or ()),
-        max_sentences=u.max_sentences,
-    )
+def _requests(question: str, sources: Sequence[Passage], ctx: AskContext, history: str) -> list[UnitPlan]:
+    """The report's claim units (reports/compose.py), one group per source, the history before it."""
+    ask = f"{question} Answer in one sentence, using only the text above."
+    return [
+        u
+        for n, p in enumerate(sources, start=1)
+        for u in claim_candidates(f"ask-{n}", n, p.text, question, ctx.encode, CLAIM_TOKENS, ask, history)
+    ]
 
 
 QUOTE_WORDS = 60
@@ -246,7 +211,7 @@ def _from_sources(question: str, ctx: AskContext, history: Sequence[Turn]) -> An
         why = f"no indexed source about {ctx.company} matches the question"
         return Answer("", (), refused=True, reason=why)
     units = _requests(question, sources, ctx, _history_text(history, ctx.history_chars))
-    completions = {c.request_id: c for c in ctx.generate([_request(u) for u in units])}
+    completions = {c.request_id: c for c in ctx.generate([u.request(temperature=0.0) for u in units])}
     ctx.stats.update(requests=len(units), tokens_out=sum(c.tokens_out for c in completions.values()))
     best: dict[int, tuple[float, str]] = {}  # source number -> (support, sentence)
     for u in units:

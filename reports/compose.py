@@ -25,6 +25,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from models.types import GenerationRequest
 from rag.retrieve import Hit, Retriever
 from rag.types import Passage
 from reports.model import FactsTable, Paragraph, SourceRef
@@ -64,6 +65,21 @@ class UnitPlan(BaseModel):
     group: str = ""
     stop_words: list[str] | None = None  # None: the preset's; claim units also stop at a newline
     max_sentences: int | None = None  # claim units: stop after the first complete sentence
+
+    def request(self, temperature: float | None = None, seed: int | None = None) -> GenerationRequest:
+        """The generation request, with this unit's decoding constraint."""
+        return GenerationRequest(
+            request_id=self.request_id,
+            user=self.user,
+            system=self.system,
+            max_new_tokens=self.max_new_tokens,
+            temperature=temperature,
+            seed=seed,
+            allowed_numbers=tuple(self.allowed_numbers),
+            allowed_citations=tuple(self.allowed_citations),
+            stop_words=tuple(self.stop_words) if self.stop_words is not None else None,
+            max_sentences=self.max_sentences,
+        )
 
 
 class SectionPlan(BaseModel):
@@ -190,35 +206,51 @@ def focus_sentences(
     return " ".join(sents[i] for i in keep)
 
 
-def claim_units(inp: ComposeInput, n: int, passage: Passage, question: str | None = None) -> list[UnitPlan]:
-    """One source, one instruction, one sentence; code cites `passage` on the answer.
+def claim_candidates(
+    group: str,
+    source: int,
+    text: str,
+    question: str,
+    encode: Callable[[list[str]], object] | None,
+    max_new_tokens: int,
+    prompt: str = "",
+    prefix: str = "",
+) -> list[UnitPlan]:
+    """One source, one question, one sentence, in two candidates: the whole text and its focused
+    sentences (`focus_sentences`); the one whose answer its source supports best is used.
 
-    Two candidates: the whole passage and its focused sentences (`focus_sentences`); the one
-    whose answer its source supports best is published (reports/assemble.py)."""
-    g = inp.book.add(passage)
-    q = question or inp.question
-    texts = [passage.text]
-    focused = focus_sentences(passage.text, q, inp.encode)
-    if focused != passage.text:
+    `source` is the number code cites on the answer; `prompt` is the question as put to the model
+    (default `question`), `prefix` text shown before the source (a conversation so far)."""
+    texts = [text]
+    focused = focus_sentences(text, question, encode)
+    if focused != text:
         texts.append(focused)
     return [
         UnitPlan(
-            request_id=inp.request_id(n) + "abcd"[i],
+            request_id=group + "abcd"[i],
             mode="claim",
-            source_map={1: g},
-            source_texts={1: passage.text},
+            source_map={1: source},
+            source_texts={1: text},
             system=CLAIM_SYSTEM,
-            user=f"{text}\n\n{q}",
-            question=q,
-            max_new_tokens=inp.spec.claim_tokens,
-            allowed_numbers=digit_strings([passage.text]),
+            user=f"{prefix}{shown}\n\n{prompt or question}",
+            question=question,
+            max_new_tokens=max_new_tokens,
+            allowed_numbers=digit_strings([text]),
             allowed_citations=[],
-            group=inp.request_id(n),
+            group=group,
             stop_words=["\n"],
             max_sentences=1,
         )
-        for i, text in enumerate(texts)
+        for i, shown in enumerate(texts)
     ]
+
+
+def claim_units(inp: ComposeInput, n: int, passage: Passage, question: str | None = None) -> list[UnitPlan]:
+    """One source, one instruction, one sentence; code cites `passage` on the answer (two
+    candidates, see `claim_candidates`; assembly publishes the best supported, reports/assemble.py)."""
+    g = inp.book.add(passage)
+    q = question or inp.question
+    return claim_candidates(inp.request_id(n), g, passage.text, q, inp.encode, inp.spec.claim_tokens)
 
 
 def build_user_prompt(

@@ -247,19 +247,4 @@ def requests_for(
     ctx: TickerContext, temperature: float | None = None, seed: int | None = None
 ) -> list[GenerationRequest]:
     """The generation requests of one ticker, each with its decoding constraint."""
-    return [
-        GenerationRequest(
-            request_id=u.request_id,
-            user=u.user,
-            system=u.system,
-            max_new_tokens=u.max_new_tokens,
-            temperature=temperature,
-            seed=seed,
-            allowed_numbers=tuple(u.allowed_numbers),
-            allowed_citations=tuple(u.allowed_citations),
-            stop_words=tuple(u.stop_words) if u.stop_words is not None else None,
-            max_sentences=u.max_sentences,
-        )
-        for p in ctx.sections
-        for u in p.units
-    ]
+    return [u.request(temperature, seed) for p in ctx.sections for u in p.units]
