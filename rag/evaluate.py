@@ -38,7 +38,7 @@ import numpy as np
 from rag import hybrid
 from rag.chunking import chunk_document
 from rag.errors import ConfigError, ResearchDeskError
-from rag.hybrid import DEFAULT_WEIGHTS, Weights
+from rag.hybrid import DEFAULT_WEIGHTS, PageHit, Weights
 from rag.query import QueryIntent, understand
 from rag.sources import collect_skips
 from rag.sources.pdf import parse_pdf, pdf_meta
@@ -230,20 +230,17 @@ def _build(docs: dict[str, Document], units: dict[str, list[Passage]], embedder)
     return _Corpus(store, {doc.doc_id: name for name, doc in docs.items()})
 
 
-def rank_pages(
+def _stage_pages(
     corpus: _Corpus,
     stage: str,
     vec: np.ndarray,
     intent: QueryIntent,
     docs: set[str] | None,
     periods: dict[str, str],
-    weights: Weights = DEFAULT_WEIGHTS,
-    k: int = 10,
-) -> list[tuple[str, int]]:
-    """Top-k (doc, page) of one ranking stage for one question under a document filter."""
+    weights: Weights,
+) -> list[PageHit]:
+    """Pages ranked by one stage (not `baseline`) for one question under a document filter."""
     store, mask = corpus.store, corpus.mask(docs)
-    if stage == "baseline":  # windows as they come, duplicates of a page included
-        return [corpus.key(r) for r, _ in store.search(vec, k, mask)]
     words = intent.keywords or intent.text
     if stage == "lexical":
         scored = hybrid.fuse([], store.lexical_scores(words, mask), 1.0, weights.depth)
@@ -260,7 +257,23 @@ def rank_pages(
             lambda p: periods.get(p.key[0], ""),
             weights,
         )
-    return [p.key for p in pages[:k]]
+    return pages
+
+
+def rank_pages(
+    corpus: _Corpus,
+    stage: str,
+    vec: np.ndarray,
+    intent: QueryIntent,
+    docs: set[str] | None,
+    periods: dict[str, str],
+    weights: Weights = DEFAULT_WEIGHTS,
+    k: int = 10,
+) -> list[tuple[str, int]]:
+    """Top-k (doc, page) of one ranking stage for one question under a document filter."""
+    if stage == "baseline":  # windows as they come, duplicates of a page included
+        return [corpus.key(r) for r, _ in corpus.store.search(vec, k, corpus.mask(docs))]
+    return [p.key for p in _stage_pages(corpus, stage, vec, intent, docs, periods, weights)[:k]]
 
 
 def best_passages(
@@ -273,19 +286,8 @@ def best_passages(
     weights: Weights = DEFAULT_WEIGHTS,
 ) -> list[Passage]:
     """The production ranking's top-k pages, each as its best passage: what `ask` answers from."""
-    store, mask = corpus.store, corpus.mask(docs)
-    dense = store.search(vec, weights.depth, mask)
-    scored = hybrid.fuse(
-        dense, store.lexical_scores(intent.keywords or intent.text, mask), weights.lexical, weights.depth
-    )
-    pages = hybrid.rescore(
-        hybrid.by_page(scored, corpus.key),
-        intent,
-        lambda p: corpus.first_text.get(p.key, ""),
-        lambda p: periods.get(p.key[0], ""),
-        weights,
-    )
-    return [store.passage(p.best.row) for p in pages[:k]]
+    pages = _stage_pages(corpus, STAGES[-1], vec, intent, docs, periods, weights)
+    return [corpus.store.passage(p.best.row) for p in pages[:k]]
 
 
 def evaluate_retrieval(
