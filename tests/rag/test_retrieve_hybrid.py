@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rag.chunking import chunk_document
 from rag.hybrid import Weights
 from rag.retrieve import Retriever, SourceQuery
 from rag.sources.filings import parse_filing
-from rag.store import CorpusStore
 from rag.types import Document, Section
 from reports.spec import SECTIONS
 from tests.fakes import HashEmbedder
+from tests.rag.test_store_retrieve import _store
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "sec8k"
 
@@ -32,14 +31,6 @@ def _doc(n: int, text: str, section: str = "Item 7. Management's Discussion and 
     )
 
 
-def _index(tmp_path: Path, emb: HashEmbedder, docs: list[Document]) -> None:
-    store = CorpusStore.open(tmp_path, "filings", emb.dim, emb.signature)
-    for doc in docs:
-        passages = chunk_document(doc)
-        store.upsert(doc, passages, emb.encode([p.text for p in passages]))
-    store.save()
-
-
 def test_bm25_lifts_the_passage_with_the_rare_term(tmp_path: Path):
     emb = HashEmbedder()
     filler = (
@@ -50,7 +41,7 @@ def test_bm25_lifts_the_passage_with_the_rare_term(tmp_path: Path):
         _doc(2, filler * 2 + "The Upjohn separation cost was recorded in other expense."),
         _doc(3, filler * 3 + "Pricing was stable."),
     ]
-    _index(tmp_path, emb, docs)
+    _store(tmp_path, emb, docs)
     query = [SourceQuery("filings", "Upjohn separation cost", k=1)]
     dense_only = Retriever(tmp_path, emb, weights=Weights(lexical=0.0)).search(query, "ACME", "Acme")
     hybrid = Retriever(tmp_path, emb).search(query, "ACME", "Acme")
@@ -84,11 +75,7 @@ def test_financial_section_retrieves_an_8k_earnings_release(tmp_path: Path):
         ],
         content_digest="mdna",
     )
-    store = CorpusStore.open(tmp_path, "filings", emb.dim, emb.signature)
-    for doc in (release, item, mdna):
-        passages = chunk_document(doc)
-        store.upsert(doc, passages, emb.encode([p.text for p in passages]))
-    store.save()
+    _store(tmp_path, emb, [release, item, mdna])
     retriever = Retriever(tmp_path, emb)
     revenue_query, release_query = SECTIONS["financials"].queries
     alone = retriever.search([revenue_query], "BKE", "Buckle Inc")
