@@ -176,7 +176,7 @@ def _index_corpus(
         for doc, passages in chunked:
             stats.merge(store.upsert(doc, passages, vectors[offset : offset + len(passages)]))
             offset += len(passages)
-    if todo or not (index_dir / corpus / "meta.json").exists():
+    if todo or store.unsaved or not (index_dir / corpus / "meta.json").exists():
         store.save()
     summary.corpora[corpus] = {**asdict(stats), "passages": len(store)}
 

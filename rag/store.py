@@ -71,6 +71,7 @@ class CorpusStore:
         self.next_id = 0
         self.docs: dict[str, str] = {}  # doc_id -> content digest
         self.terms: list[str] = []  # row-aligned BM25 terms, space-joined
+        self.unsaved = False  # derived state computed on load that the files do not hold yet
         self._lexical: lexical.LexicalIndex | None = None  # built from `terms` on first lexical query
         self._gpu: Any = None  # GPU copy for unfiltered search (faiss-gpu only), made lazily
         self._gpu_checked = False
@@ -110,6 +111,7 @@ class CorpusStore:
         store.table = _with_current_columns(table)
         if len(store.terms) != len(store.table):  # built before BM25 existed: tokenize once, saved next time
             store.terms = lexical.joined_terms(store.table["text"].tolist())
+            store.unsaved = True  # ingest saves it even when no document changed
         store.docs = dict(meta["docs"])
         return store
 
@@ -124,6 +126,7 @@ class CorpusStore:
         return cls.open(index_dir, corpus, int(meta["dim"]), str(meta["embedder"]))
 
     def save(self) -> None:
+        self.unsaved = False
         self._fit_index_type()
         tmp = self.directory.with_name(self.directory.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)

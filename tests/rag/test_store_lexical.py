@@ -185,6 +185,23 @@ def test_index_saved_without_terms_computes_them_on_load_and_saves_them_next_tim
     assert TERMS_COLUMN in pd.read_parquet(path, engine="pyarrow").columns
 
 
+def test_terms_computed_on_load_are_saved_by_an_ingest_with_nothing_changed(tmp_path):
+    """An index built before BM25: the next ingest writes the terms even if no file changed, so
+    later processes do not tokenize the whole corpus again on every load."""
+    from rag.ingest import ingest
+    from tests.flows.conftest import aapl_data_dir
+
+    data, index = aapl_data_dir(tmp_path), tmp_path / "index"
+    ingest(data, index, EMB, sources=["news"])
+    path = index / "news" / "passages.parquet"
+    pd.read_parquet(path, engine="pyarrow").drop(columns=[TERMS_COLUMN]).to_parquet(path, index=False)
+    assert CorpusStore.open(index, "news", EMB.dim, EMB.signature).unsaved
+    summary = ingest(data, index, EMB, sources=["news"])
+    assert summary.files_skipped_unchanged == summary.files_seen  # nothing changed ...
+    assert TERMS_COLUMN in pd.read_parquet(path, engine="pyarrow").columns  # ... and the terms are saved
+    assert not CorpusStore.open(index, "news", EMB.dim, EMB.signature).unsaved
+
+
 def test_legacy_store_without_index_meta_gets_terms(tmp_path):
     import faiss
 
