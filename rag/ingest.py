@@ -17,6 +17,7 @@ from pathlib import Path
 
 from rag import facts as facts_mod
 from rag import risk_factors as risks_mod
+from rag import xbrl_instance
 from rag.atomic import write_atomic
 from rag.chunking import chunk_document
 from rag.embedding import Embedder
@@ -211,7 +212,8 @@ def ingest(
         raise ConfigError("a rebuild re-reads every source; run it without a sources filter")
     facts_too = sources is None or "filings" in sources
     if sources is not None and previous:  # what this run does not look at stays reported
-        kept = set(sources) | ({"companyfacts", "inline-xbrl", "risk-factors"} if facts_too else set())
+        facts_sources = {"companyfacts", "inline-xbrl", xbrl_instance.SOURCE, "risk-factors"}
+        kept = set(sources) | (facts_sources if facts_too else set())
         summary.failures += [f for f in previous.failures if f.source not in kept]
         summary.skips += [s for s in previous.skips if s.source not in kept]
     by_corpus, file_digests = _parse_changed(data_dir, sources, seen, previous, summary, progress)
@@ -255,24 +257,33 @@ def ingest(
 
 def build_facts(data_dir: Path, index_dir: Path, summary: IngestSummary, progress: Progress) -> list[Fact]:
     """Companyfacts JSON where it ships, inline XBRL of 10-K and 10-Q filings otherwise (the 10-Q gives
-    the latest quarter); cached per file digest."""
+    the latest quarter), and XBRL instance documents (`sec/xbrl/*.xml[.gz]`, `sec/filings/*_htm.xml[.gz]`)
+    like inline XBRL; cached per file digest. An instance of a filing whose inline document is also
+    there adds only what that lacks, so a filing is never counted twice. A file whose parser dropped
+    part of it is recorded in `summary.skips` and not cached, so the note stays until it is fixed."""
     cache = index_dir / "facts_cache"
     cache.mkdir(exist_ok=True)
 
-    def cached(path: Path, reader: Callable[[Path], list[Fact]]) -> list[Fact]:
+    def cached(path: Path, reader: Callable[[Path], list[Fact]], source: str) -> list[Fact]:
         target = cache / f"{_file_digest(path)}.parquet"
         if target.exists():
             return facts_mod.read_facts(target)
         progress(f"facts {path.name}")
-        rows = reader(path)
-        facts_mod.write_facts(rows, target)
+        with collect_skips() as skips:
+            rows = reader(path)
+        rel = str(path.relative_to(data_dir))
+        summary.skips += [FileSkip(rel, ticker_from_filename(path), source, reason) for reason in skips]
+        if skips:
+            progress(f"  partly skipped {rel}: {'; '.join(skips)}")
+        else:
+            facts_mod.write_facts(rows, target)
         return rows
 
     all_facts: list[Fact] = []
     covered: set[str] = set()
     for path in sorted((data_dir / "sec" / "companyfacts").glob("companyfacts_*.json*")):
         try:
-            rows = cached(path, facts_mod.facts_from_companyfacts)
+            rows = cached(path, facts_mod.facts_from_companyfacts, "companyfacts")
         except ResearchDeskError as exc:
             ticker = path.name.split(".")[0].split("_")[-1].upper()
             summary.failures.append(
@@ -282,16 +293,31 @@ def build_facts(data_dir: Path, index_dir: Path, summary: IngestSummary, progres
         all_facts.extend(rows)
         covered |= {f.ticker for f in rows}
     filings = data_dir / "sec" / "filings"
+    seen: dict[xbrl_instance.FilingKey, set[xbrl_instance.FactKey]] = {}  # filing -> its facts so far
     for path in sorted([*filings.glob("*-10-k-*.htm*"), *filings.glob("*-10-q-*.htm*")]):
         ticker = ticker_from_filename(path)
         if ticker in covered or any(f.file.endswith(path.name) for f in summary.failures):
             continue
         try:
-            all_facts.extend(cached(path, facts_mod.facts_from_inline_xbrl))
+            rows = cached(path, facts_mod.facts_from_inline_xbrl, "inline-xbrl")
+            all_facts.extend(xbrl_instance.note_rows(seen, rows))
         except ResearchDeskError as exc:
             summary.failures.append(
                 FileFailure(str(path.relative_to(data_dir)), ticker, "inline-xbrl", str(exc))
             )
+    for path in xbrl_instance.instance_files(data_dir):
+        ticker = ticker_from_filename(path)
+        if ticker in covered:
+            continue
+        try:
+            rows = cached(path, xbrl_instance.facts_from_instance, xbrl_instance.SOURCE)
+        except ResearchDeskError as exc:
+            summary.failures.append(
+                FileFailure(str(path.relative_to(data_dir)), ticker, xbrl_instance.SOURCE, str(exc))
+            )
+            continue
+        rows = [f for f in rows if f.ticker not in covered]  # the dei symbol may name a covered ticker
+        all_facts.extend(xbrl_instance.new_rows(seen, rows))
     facts_mod.write_facts(all_facts, index_dir / FACTS_FILE)
     return all_facts
 
