@@ -28,12 +28,21 @@ from rag.types import Fact
 # Standard line -> concepts companies actually use, in order of preference. `Revenues` comes
 # first: when a filer tags both and they differ, `Revenues` is the income-statement total, while
 # RevenueFromContractWithCustomer... leaves out lease and other non-ASC 606 revenue.
+# `RevenuesNetOfInterestExpense` is last here because only banks and broker-dealers tag it (JPM's
+# "Total net revenue", GS's "Net revenues"); `rag.statements` moves it first for those companies.
+# Every concept name below is a us-gaap element as filers spell it. The bank and insurer ones were
+# checked against JPM's 2024 10-K presentation linkbase (InterestIncomeExpenseNet, NoninterestIncome,
+# ProvisionForLoanLeaseAndOtherLosses, NoninterestExpense, RevenuesNetOfInterestExpense), the
+# income-statement concepts edgartools found across 130 bank and 84 insurer filings, and UNH's
+# FY2024 inline XBRL (PremiumsEarnedNet, PolicyholderBenefitsAndClaimsIncurredNet,
+# InvestmentIncomeInterestAndDividend).
 LINES: dict[str, tuple[str, ...]] = {
     "revenue": (
         "us-gaap:Revenues",
         "us-gaap:RevenueFromContractWithCustomerExcludingAssessedTax",
         "us-gaap:SalesRevenueNet",
         "us-gaap:RevenueFromContractWithCustomerIncludingAssessedTax",
+        "us-gaap:RevenuesNetOfInterestExpense",  # banks, broker-dealers: revenue net of interest expense
     ),
     "gross_profit": ("us-gaap:GrossProfit",),
     "operating_income": ("us-gaap:OperatingIncomeLoss",),
@@ -48,6 +57,25 @@ LINES: dict[str, tuple[str, ...]] = {
         "us-gaap:PaymentsToAcquireProductiveAssets",
         "us-gaap:PaymentsForCapitalImprovements",
     ),
+    # --- banks -------------------------------------------------------------------------------
+    "net_interest_income": ("us-gaap:InterestIncomeExpenseNet",),  # "Net interest income"
+    "noninterest_income": ("us-gaap:NoninterestIncome",),  # "Total noninterest income"
+    "provision_for_credit_losses": (
+        "us-gaap:ProvisionForLoanLeaseAndOtherLosses",  # "Provision for credit losses" (JPM, BAC)
+        "us-gaap:ProvisionForLoanAndLeaseLosses",  # pre-CECL element
+        "us-gaap:FinancingReceivableCreditLossExpenseReversal",  # CECL-era element some banks use
+    ),
+    "noninterest_expense": ("us-gaap:NoninterestExpense",),  # "Total noninterest expense"
+    # --- insurers ----------------------------------------------------------------------------
+    "premiums_earned": ("us-gaap:PremiumsEarnedNet",),  # "Net premiums earned" / UNH "Premiums"
+    "policyholder_benefits": (
+        "us-gaap:PolicyholderBenefitsAndClaimsIncurredNet",  # "Losses and loss adjustment expenses"
+    ),
+    "net_investment_income": (
+        "us-gaap:NetInvestmentIncome",  # P&C and life insurers (TRV, ALL, MET)
+        "us-gaap:InvestmentIncomeInterestAndDividend",  # health insurers (UNH "Investment and other income")
+    ),
+    "benefits_and_expenses": ("us-gaap:BenefitsLossesAndExpenses",),  # insurers' "Total expenses"
 }
 _CONCEPT_LINE = {c: line for line, concepts in LINES.items() for c in concepts}
 ANNUAL_DAYS = (350, 380)  # 52/53-week fiscal years included

@@ -2,10 +2,16 @@
 
 Separate from `rag/facts.py` (which reads XBRL into facts) because it answers a different
 question: which of the reported values a report shows for each fiscal year.
+
+Banks and insurers do not have an industrial income statement: no gross profit, and their top
+line is net revenue (banks) or premiums (insurers). `industry` tells them apart from the concepts
+a company reports itself, and each industry has its own rows, so a bank's table shows net
+interest income and the provision for credit losses instead of a gross margin that cannot exist.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from rag.facts import ANNUAL_DAYS, LINES, period_days
@@ -14,6 +20,62 @@ from rag.types import Fact
 LABELS = {line: line.replace("_", " ").capitalize() for line in LINES} | {
     "eps_diluted": "Diluted EPS",
     "capex": "Capital expenditures",
+    "provision_for_credit_losses": "Provision for credit losses",
+    "policyholder_benefits": "Policyholder benefits and claims",
+    "benefits_and_expenses": "Total benefits, losses and expenses",
+}
+
+# Rows per industry, in the order a report shows them. "general" is the industrial/consumer table
+# every existing report has; it must not change, so it lists exactly the original lines.
+GENERAL = "general"
+BANK = "bank"
+INSURER = "insurer"
+INDUSTRY_LINES: dict[str, tuple[str, ...]] = {
+    GENERAL: (
+        "revenue",
+        "gross_profit",
+        "operating_income",
+        "net_income",
+        "eps_diluted",
+        "operating_cash_flow",
+        "capex",
+    ),
+    BANK: (
+        "revenue",
+        "net_interest_income",
+        "noninterest_income",
+        "provision_for_credit_losses",
+        "noninterest_expense",
+        "operating_income",
+        "net_income",
+        "eps_diluted",
+        "operating_cash_flow",
+        "capex",
+    ),
+    INSURER: (
+        "revenue",
+        "premiums_earned",
+        "net_investment_income",
+        "policyholder_benefits",
+        "benefits_and_expenses",
+        "operating_income",
+        "net_income",
+        "eps_diluted",
+        "operating_cash_flow",
+        "capex",
+    ),
+}
+
+# Concept preference that differs from `LINES` for an industry. A bank that tags both `Revenues`
+# and `RevenuesNetOfInterestExpense` (JPM tags `Revenues` in its 10-K only, with the same annual
+# values) gets RevenuesNetOfInterestExpense: it is the bank's income-statement total ("Total net
+# revenue") and the one it also reports for quarters, so annual and quarterly revenue are one
+# concept. Industrials keep `Revenues` first (see `rag.facts.LINES`).
+_PREFERENCE: dict[str, dict[str, tuple[str, ...]]] = {
+    BANK: {
+        "revenue": ("us-gaap:RevenuesNetOfInterestExpense",)
+        + tuple(c for c in LINES["revenue"] if c != "us-gaap:RevenuesNetOfInterestExpense"),
+    },
 }
 
 # Derived rows: (line, label, numerator, denominator), value = numerator / denominator * 100.
@@ -22,6 +84,54 @@ MARGINS = (
     ("operating_margin", "Operating margin", "operating_income", "revenue"),
     ("net_margin", "Net margin", "net_income", "revenue"),
 )
+INDUSTRY_MARGINS: dict[str, tuple[tuple[str, str, str, str], ...]] = {
+    GENERAL: MARGINS,
+    # Gross margin has no meaning without cost of goods sold: banks and insurers leave it out.
+    BANK: MARGINS[1:] + (("efficiency_ratio", "Efficiency ratio", "noninterest_expense", "revenue"),),
+    INSURER: MARGINS[1:] + (("loss_ratio", "Loss ratio", "policyholder_benefits", "premiums_earned"),),
+}
+LABELS |= {line: label for margins in INDUSTRY_MARGINS.values() for line, label, _, _ in margins}
+
+# Concepts that identify an industry (see `industry`).
+_BANK_REVENUE = "us-gaap:RevenuesNetOfInterestExpense"
+_NET_INTEREST = "us-gaap:InterestIncomeExpenseNet"
+_BANK_NONINTEREST = ("us-gaap:NoninterestIncome", "us-gaap:NoninterestExpense")
+_PREMIUMS = "us-gaap:PremiumsEarnedNet"
+_GROSS_PROFIT = "us-gaap:GrossProfit"
+
+# Facts that are NOT audited XBRL and must never enter a statement row: "press-release" facts are
+# figures read from 8-K EX-99.1 earnings releases (unaudited, often non-GAAP-adjacent). This is the
+# one place that filter lives; `standard_table` and `reports.financials.quarterly_table` use it.
+UNAUDITED_SOURCES = frozenset({"press-release"})
+
+
+def audited(facts: Iterable[Fact]) -> list[Fact]:
+    """The facts a statement row may use: XBRL (companyfacts, inline XBRL, XBRL instance) only."""
+    return [f for f in facts if f.source not in UNAUDITED_SOURCES]
+
+
+def industry(facts: Iterable[Fact]) -> str:
+    """"bank", "insurer" or "general", decided by the concepts the company itself reports.
+
+    Deterministic rules, first match wins:
+    1. it reports `GrossProfit` -> "general" (a seller of goods, whatever else it tags);
+    2. it reports `RevenuesNetOfInterestExpense` (only banks and broker-dealers use that element),
+       or `InterestIncomeExpenseNet` together with `NoninterestIncome` or `NoninterestExpense`
+       (the bank income statement; an industrial may tag net interest, never "noninterest") -> "bank";
+    3. it reports `PremiumsEarnedNet` -> "insurer";
+    4. otherwise "general".
+    Press-release facts do not count: only what the company filed in XBRL decides.
+    """
+    concepts = {f.concept for f in audited(facts)}
+    if _GROSS_PROFIT in concepts:
+        return GENERAL
+    if _BANK_REVENUE in concepts or (
+        _NET_INTEREST in concepts and any(c in concepts for c in _BANK_NONINTEREST)
+    ):
+        return BANK
+    if _PREMIUMS in concepts:
+        return INSURER
+    return GENERAL
 
 
 @dataclass(frozen=True)
@@ -44,6 +154,7 @@ class StandardTable:
     ticker: str
     years: list[int]
     rows: list[StandardRow]
+    industry: str = GENERAL  # which row set: "general", "bank" or "insurer"
 
     def row(self, line: str) -> StandardRow:
         for r in self.rows:
@@ -90,13 +201,18 @@ def standard_table(facts: list[Fact], years: int = 3, ticker: str | None = None)
 
     Each line uses one concept for all years (the first variant with data for the most years) so
     a row never mixes definitions; where companyfacts and inline XBRL both report a year, the
-    later-filed value wins.
+    later-filed value wins. The rows are the company's industry's (`industry`); press-release
+    facts are never used (`audited`).
     """
+    facts = audited(facts)
     tickers = {f.ticker for f in facts}
     if ticker is None and len(tickers) > 1:
         raise ValueError(f"facts for several tickers {sorted(tickers)}; pass ticker=")
     ticker = ticker.upper() if ticker else (tickers.pop() if tickers else "")
-    annual = [f for f in facts if f.ticker == ticker and f.line in LINES and _annual(f)]
+    own = [f for f in facts if f.ticker == ticker]
+    kind = industry(own)
+    lines = INDUSTRY_LINES[kind]
+    annual = [f for f in own if f.line in lines and _annual(f)]
     fys = sorted({f.fiscal_year for f in annual}, reverse=True)[:years]
     best: dict[tuple[str, int], Fact] = {}  # (concept, fiscal year) -> fact
     for f in annual:
@@ -105,7 +221,8 @@ def standard_table(facts: list[Fact], years: int = 3, ticker: str | None = None)
             if old is None or (f.filed, f.period_end) > (old.filed, old.period_end):
                 best[(f.concept, f.fiscal_year)] = f
     rows: list[StandardRow] = []
-    for line, concepts in LINES.items():
+    for line in lines:
+        concepts = _PREFERENCE.get(kind, {}).get(line, LINES[line])
         counts = [sum((c, y) in best for y in fys) for c in concepts]
         concept = concepts[counts.index(max(counts))] if counts and max(counts) else ""
         chosen = {y: best.get((concept, y)) for y in fys}
@@ -121,8 +238,8 @@ def standard_table(facts: list[Fact], years: int = 3, ticker: str | None = None)
             )
         )
     by_line = {r.line: r for r in rows}
-    for line, label, num, den in MARGINS:
+    for line, label, num, den in INDUSTRY_MARGINS[kind]:
         n, d = by_line[num].values, by_line[den].values
         values = {y: (n[y] / d[y] * 100 if n[y] is not None and d[y] else None) for y in fys}
         rows.append(StandardRow(line, label, "%", "", values, formula=f"{num} / {den} * 100"))
-    return StandardTable(ticker=ticker, years=fys, rows=rows)
+    return StandardTable(ticker=ticker, years=fys, rows=rows, industry=kind)

@@ -7,9 +7,16 @@ cents; margins are derived (numerator / denominator, one decimal) and labelled a
 
 from __future__ import annotations
 
-from rag.statements import standard_table
+from rag.statements import audited, standard_table
 from rag.types import Fact
 from reports.model import FactRow, FactsTable
+
+# Fact.source -> how the facts table names its origin.
+ORIGIN_LABELS = {
+    "companyfacts": "SEC companyfacts",
+    "inline-xbrl": "inline XBRL",
+    "xbrl-instance": "XBRL instance",
+}
 
 
 def money(value: float) -> str:
@@ -36,9 +43,9 @@ def facts_table(facts: list[Fact], years: int = 3) -> FactsTable | None:
     rows = [r for r in table.rows if any(v is not None for v in r.values.values())]
     if not rows:
         return None
-    kinds = sorted({f.source for f in facts})
+    kinds = sorted({f.source for f in audited(facts)})  # press-release figures never reach the table
     accessions = sorted({a for r in rows for a in r.sources.values()})
-    origin = " + ".join("SEC companyfacts" if k == "companyfacts" else "inline XBRL" for k in kinds)
+    origin = " + ".join(ORIGIN_LABELS.get(k, k) for k in kinds)
     ordered = sorted(table.years)
     return FactsTable(
         years=[str(y) for y in ordered],

@@ -20,17 +20,32 @@ from dataclasses import dataclass
 from datetime import date
 
 from rag.facts import QUARTER_DAYS, period_days
+from rag.statements import audited
 from rag.types import Fact
 from reports.facts_view import money
 from reports.model import FactRow, FactsTable
 from reports.numbers import FactRef
 
-# Lines with a year-on-year change row: (line, label of the change row).
+# Lines with a year-on-year change row: (line, label of the change row). The first three are also
+# the quarter's change rows. The bank and insurer lines exist only in those companies' tables.
 CHANGES = (
     ("revenue", "Revenue change"),
     ("net_income", "Net income change"),
     ("eps_diluted", "Diluted EPS change"),
     ("operating_cash_flow", "Operating cash flow change"),
+    ("net_interest_income", "Net interest income change"),
+    ("premiums_earned", "Premiums earned change"),
+)
+# Industry lines the annual paragraph states with their change: (line, subject and verb).
+_INDUSTRY_SENTENCES = (
+    ("net_interest_income", "Net interest income was"),
+    ("premiums_earned", "Premiums earned were"),
+)
+# Industry ratios (derived rows of `rag.statements`): (line, how the sentence names it).
+_INDUSTRY_RATIOS = (
+    # "revenue" stays out of the wording: `reports.numbers` would then check the ratio as a revenue figure
+    ("efficiency_ratio", "the efficiency ratio"),  # noninterest expense / revenue, as the facts table says
+    ("loss_ratio", "the loss ratio (policyholder benefits and claims as a share of premiums earned)"),
 )
 QUARTER_LINES = ("revenue", "gross_profit", "operating_income", "net_income", "eps_diluted")
 QUARTER_LABELS = {
@@ -116,7 +131,12 @@ def _fiscal_quarter(end: str, fye: date) -> int:
 
 
 def quarterly_table(facts: list[Fact]) -> FactsTable | None:
-    """Latest fiscal quarter vs the same quarter a year earlier, with changes and margins."""
+    """Latest fiscal quarter vs the same quarter a year earlier, with changes and margins.
+
+    Only audited XBRL facts: an earnings release's unaudited quarter (`source == "press-release"`)
+    must not become the "latest reported quarter" (`rag.statements.audited`).
+    """
+    facts = audited(facts)
     annual_ends = [
         f.period_end for f in facts if f.period_start and period_days(f.period_start, f.period_end) > 300
     ]
@@ -292,6 +312,7 @@ def annual_sentences(table: FactsTable, company: str) -> list[list[str]]:
             f"In fiscal {y} (FY{y}), {company} reported revenue of {_amount(rev)}"
             f"{_versus(get, 'revenue', y, p, f'FY{p}')}."
         )
+    first += _industry_lines(get, y, p)
     if get("net_income", y) is not None:
         nm = get("net_margin", y)
         margin = f", a net margin of {nm:.1f}%" if nm is not None else ""
@@ -313,6 +334,7 @@ def annual_sentences(table: FactsTable, company: str) -> list[list[str]]:
         ]
         s = " and ".join(parts) + f" in FY{y}."
         second.append(s[0].upper() + s[1:])
+    second += _industry_ratios(get, y, p)
     ocf = get("operating_cash_flow", y)
     if ocf is not None:
         prior = f"FY{p}" if get("operating_cash_flow", p) is not None else ""
@@ -324,6 +346,26 @@ def annual_sentences(table: FactsTable, company: str) -> list[list[str]]:
             s += f"; after capital expenditures of {_amount(capex)}, free cash flow was {_amount(fcf)}"
         second.append(s + ".")
     return [para for para in (first, second) if para]
+
+
+def _industry_lines(get: Lookup, y: str, p: str | None) -> list[str]:
+    """Banks' net interest income and insurers' premiums, with the change from the prior year."""
+    return [
+        f"{label} {_amount(v)} in FY{y}{_versus(get, line, y, p, f'FY{p}')}."
+        for line, label in _INDUSTRY_SENTENCES
+        if (v := get(line, y)) is not None
+    ]
+
+
+def _industry_ratios(get: Lookup, y: str, p: str | None) -> list[str]:
+    """The bank's and insurer's own yardsticks, in place of the gross margin they do not have."""
+    out = []
+    for line, name in _INDUSTRY_RATIOS:
+        cur, old = get(line, y), get(line, p)
+        if cur is not None:
+            prior = f" ({old:.1f}% in FY{p})" if old is not None else ""
+            out.append(f"{name[0].upper()}{name[1:]} was {cur:.1f}% in FY{y}{prior}.")
+    return out
 
 
 def quarter_sentences(q: FactsTable | None) -> list[list[str]]:
