@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from dateutil import parser as date_parser
+
 from rag.sources.html_text import Block, blocks_text
 from rag.types import Section
 
@@ -181,6 +183,57 @@ def _iso(m: re.Match) -> str:
         return datetime.strptime(f"{m.group(1)} {m.group(2)} {m.group(3)}", "%B %d %Y").date().isoformat()
     except ValueError:
         return ""
+
+
+_EVENT_RE = re.compile(r"date\s+of\s+earliest\s+event\s+reported", re.I)
+_YEAR_RE = re.compile(r"\b(?:19|20)\d{2}\b")
+
+
+_NUMERIC_RE = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-]\d{2,4}$")
+
+
+def iso_date(text: str) -> str:
+    """One printed date ("November 22, 2024", "Nov. 22, 2024", "2024-11-22") as ISO, else "".
+
+    dateutil reads the spellings. The year must be printed (dateutil would fill it in), and a
+    numeric date that reads both ways ("03/02/2026") is refused rather than guessed.
+    """
+    text = text.strip(" .:|()")
+    if not text or len(text) > 40 or not _YEAR_RE.search(text):
+        return ""
+    m = _NUMERIC_RE.match(text)
+    if m and m.group(1) != m.group(2) and int(m.group(1)) <= 12 and int(m.group(2)) <= 12:
+        return ""
+    try:
+        return date_parser.parse(text, default=datetime(1900, 1, 1)).date().isoformat()
+    except (ValueError, OverflowError):
+        return ""
+
+
+def event_date(blocks: list[Block], cover: str = "") -> str:
+    """The date an 8-K reports on, as ISO: `cover` (the inline XBRL dei:DocumentPeriodEndDate as
+    printed) when it reads as a date, else the cover page's "Date of Report (Date of earliest
+    event reported): June 24, 2026"; "" when neither is there (the caller falls back).
+
+    The printed date sits after the label (same line) or on the line above it (Workiva, Buckle);
+    only the first 60 blocks (the cover page) are read, and only a date written with its month's
+    name counts, so a stray number is never taken for the event date.
+    """
+    if iso := iso_date(cover):
+        return iso
+    for i, b in enumerate(blocks[:60]):
+        m = _EVENT_RE.search(b.text)
+        if not m:
+            continue
+        after = b.text[m.end() :].lstrip(" ):|")
+        candidates = [after, b.text[: m.start()]]
+        candidates += [blocks[i - 1].text] if i else []
+        candidates += [blocks[i + 1].text] if i + 1 < len(blocks) else []
+        for text in candidates:
+            if (d := _DATE_RE.search(text)) and (iso := _iso(d)):
+                return iso
+        return ""
+    return ""
 
 
 def report_date(blocks: list[Block]) -> str:

@@ -25,7 +25,13 @@ from bs4 import BeautifulSoup
 
 from rag.errors import SourceError
 from rag.sources import SourceSpec, register, skipped
-from rag.sources.current_reports import exhibit_number, exhibit_section, report_date, split_8k_items
+from rag.sources.current_reports import (
+    event_date,
+    exhibit_number,
+    exhibit_section,
+    report_date,
+    split_8k_items,
+)
 from rag.sources.html_text import (
     Block,
     blocks_text,
@@ -35,6 +41,7 @@ from rag.sources.html_text import (
     load_html,
     read_raw,
 )
+from rag.sources.incorporation import NO_STATEMENTS, incorporated_by_reference
 from rag.types import Document, Section, digest
 
 # "aapl-10-k-2024-11-01.html.gz" -> ticker, form, filing date. "-a" marks an amendment (10-K/A).
@@ -282,7 +289,12 @@ def parse_filing(path: Path, ticker: str | None = None) -> Document:
         )
     if not exhibit:
         _note_truncation(raw, form, sections)
-    date = meta.date or (report_date(blocks) if form.startswith("8-K") else "")
+        if why := incorporated_by_reference(sections, form):  # Item 8 only points to EX-13: no facts here
+            skipped(f"financial statements incorporated by reference ({why}): {NO_STATEMENTS}")
+    filed = date = meta.date
+    if form.startswith("8-K"):  # dated by its event (XBRL cover, else "Date of Report"); title keeps filed
+        filed = filed or report_date(blocks)
+        date = event_date(blocks, ix_value(soup, "dei:DocumentPeriodEndDate")) or filed
     # EDGAR filing index when CIK and accession are known; else the file name.
     url = path.name
     if meta.cik and meta.accession:
@@ -296,7 +308,7 @@ def parse_filing(path: Path, ticker: str | None = None) -> Document:
         form=form,
         date=date,
         title=" ".join(
-            w for w in (meta.company, form, exhibit and f"EX-{exhibit}", date and f"filed {date}") if w
+            w for w in (meta.company, form, exhibit and f"EX-{exhibit}", filed and f"filed {filed}") if w
         ),
         url=url,
         sections=sections,

@@ -12,7 +12,9 @@ Document convention (shared with the HTML path through `filings.sections_for`):
 - primary 8-K: one Section per Item (`key="2.02"`, title as printed); 10-K/10-Q: the same Items
   as `filings.py` gives the HTML file;
 - exhibit: title "<company> 8-K EX-99.1 filed <date>", one Section `key="EX-99.1"`,
-  title "Exhibit 99.1: <DESCRIPTION>".
+  title "Exhibit 99.1: <DESCRIPTION>";
+- date: an 8-K's documents carry the event date (CONFORMED PERIOD OF REPORT), 10-K/10-Q the
+  filing date; the title always says "filed <FILED AS OF DATE>".
 A kept document that cannot be used (no TEXT, images only, cut off by a truncated file) is dropped
 and reported through `skipped(...)`; the rest of the submission is still indexed. Only a file with
 no usable document at all raises SourceError.
@@ -51,6 +53,7 @@ class Header:
     filed: str  # FILED AS OF DATE, ISO: "2026-03-06"
     company: str  # first filer's COMPANY CONFORMED NAME
     cik: str  # first filer's CENTRAL INDEX KEY, digits
+    period: str = ""  # CONFORMED PERIOD OF REPORT, ISO: an 8-K's event date, a 10-K's fiscal year end
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ def read_header(raw: bytes, path: Path) -> Header:
         filed=_iso(_field(text, "FILED AS OF DATE")),
         company=_field(text, "COMPANY CONFORMED NAME"),
         cik=re.sub(r"\D", "", _field(text, "CENTRAL INDEX KEY")),
+        period=_iso(_field(text, "CONFORMED PERIOD OF REPORT")),
     )
 
 
@@ -211,6 +215,17 @@ def _sections(part: Part, exhibit: str, where: Path) -> tuple[list[Section], str
     return sections, ""
 
 
+def document_date(header: Header, form: str) -> str:
+    """An 8-K is dated by its event (period of report), as its primary HTML is; the title keeps
+    "filed <date>". A 10-K/10-Q keeps its filing date: its period of report is the fiscal
+    period end, months before anyone could read it, and point-in-time retrieval filters on
+    `Document.date`. A period after the filing date is no event date and is ignored."""
+    period = header.period
+    if form.startswith("8-K") and period and (not header.filed or period <= header.filed):
+        return period
+    return header.filed
+
+
 def parse_submission_bytes(raw: bytes, path: Path) -> list[Document]:
     """Documents of one (decompressed) submission; `path` names it in messages and doc ids."""
     if b"<DOCUMENT>" not in raw[:2_000_000] and b"<SEC-HEADER>" not in raw[:5000]:
@@ -226,6 +241,7 @@ def parse_submission_bytes(raw: bytes, path: Path) -> list[Document]:
     folder = (
         f"{int(header.cik)}/{header.accession.replace('-', '')}" if header.cik and header.accession else ""
     )
+    date = document_date(header, form)
     docs: list[Document] = []
     dropped: list[str] = []
     for n, part in enumerate(parts, start=1):
@@ -250,7 +266,7 @@ def parse_submission_bytes(raw: bytes, path: Path) -> list[Document]:
                 ticker=ticker,
                 source="sec",
                 form=form,
-                date=header.filed,
+                date=date,
                 title=f"{company} {label} filed {header.filed}" if header.filed else f"{company} {label}",
                 url=f"https://www.sec.gov/Archives/edgar/data/{folder}/{name}" if folder else path.name,
                 sections=sections,

@@ -280,3 +280,34 @@ def test_bad_input_raises_source_error_naming_the_file(tmp_path, make, reason):
         parse_filing(path)
     message = str(err.value)
     assert path.name in message and reason in message and "\n" not in message
+
+
+SHARED_8K = Path("/work/shared/data/sec/8-K")
+
+
+@pytest.mark.parametrize(
+    ("name", "event", "title"),
+    [
+        ("jpm-8-k.jpm-20260624.htm", "2026-06-24", "JPMorgan Chase & Co 8-K filed 2026-06-25"),
+        ("nvda-8-k.nvda-20260302.htm", "2026-03-02", "NVIDIA CORP 8-K filed 2026-03-06"),
+        ("meta-8-k.meta-20251219.htm", "2025-12-19", "Meta Platforms, Inc. 8-K filed 2025-12-19"),
+        ("orcl-8-k.Oracle.8-K.html", "2024-11-14", "ORACLE CORP 8-K filed 2024-11-18"),
+        ("bke-8-k.BuckleInc.8-K.html", "2024-11-22", "BUCKLE, INC 8-K filed 2024-11-22"),
+        ("bke-8-k.BuckleInc.8-K.EX99.1.html", "2024-11-22", "BKE 8-K EX-99.1 filed 2024-11-22"),  # no cover
+    ],
+)
+def test_8k_dated_by_its_event_title_keeps_the_signature_date(name, event, title):
+    doc = parse_filing(SHARED_8K / name)
+    assert (doc.form, doc.date, doc.title) == ("8-K", event, title)
+
+
+def test_8k_event_date_fallbacks(tmp_path):
+    """No inline XBRL cover: the printed "Date of Report"; neither: the signature date as before."""
+    raw = (SHARED_8K / "nvda-8-k.nvda-20260302.htm").read_bytes()
+    no_cover = raw.replace(b'name="dei:DocumentPeriodEndDate"', b'name="dei:Other"')
+    assert no_cover != raw
+    path = tmp_path / "nvda-8-k.nvda-20260302.htm"
+    path.write_bytes(no_cover)
+    assert parse_filing(path).date == "2026-03-02"
+    path.write_bytes(no_cover.replace(b"earliest event reported", b"earliest event"))
+    assert parse_filing(path).date == "2026-03-06"

@@ -105,7 +105,7 @@ def test_nvda_document_metadata_and_passages():
     assert (doc.ticker, doc.form, doc.date, doc.corpus, doc.source) == (
         "NVDA",
         "8-K",
-        "2026-03-06",
+        "2026-03-02",  # the event (CONFORMED PERIOD OF REPORT), not FILED AS OF DATE 2026-03-06
         "filings",
         "sec",
     )
@@ -125,12 +125,12 @@ def test_nvda_document_metadata_and_passages():
 @pytest.mark.parametrize(
     ("name", "ticker", "date", "sections"),
     [
-        ("orcl-8-k.Oracle.8-K.html.gz", "ORCL", "2024-11-18",
+        ("orcl-8-k.Oracle.8-K.html.gz", "ORCL", "2024-11-14",  # event; signed 2024-11-18
          [("5.07", "Item 5.07 Submission of Matters to a Vote of Security Holders")]),
         ("bke-8-k.BuckleInc.8-K.html.gz", "BKE", "2024-11-22",
          [("2.02", "ITEM 2.02. Results of Operations and Financial Condition"), ("9.01", "ITEM 9.01(d). Exhibits")]),
         ("bke-8-k.BuckleInc.8-K.EX99.1.html.gz", "BKE", "2024-11-22", [("EX-99.1", "Exhibit 99.1")]),
-        ("nvda-8-k.nvda-20260302.htm.gz", "NVDA", "2026-03-06",
+        ("nvda-8-k.nvda-20260302.htm.gz", "NVDA", "2026-03-02",  # event; signed 2026-03-06
          [("5.02", "Item 5.02. Departure of Directors or Certain Officers; Election of Directors; Appointment of "
            "Certain Officers; Compensatory Arrangements of Certain Officers."),
           ("9.01", "Item 9.01. Financial Statements and Exhibits.")]),
@@ -467,6 +467,41 @@ def test_registry_and_ingest_with_a_truncated_and_an_unusable_submission(tmp_pat
     assert summary.documents == 2 and summary.corpora["filings"]["passages"] == 4 + 1
     hits = Retriever(tmp_path / "index", emb).search(list(SECTIONS["developments"].queries), "NVDA", "NVIDIA")
     assert hits and {(h.passage.ticker, h.passage.form, h.passage.date) for h in hits} == {
-        ("NVDA", "8-K", "2026-03-06")
+        ("NVDA", "8-K", "2026-03-02")
     }
     assert all(h.passage.section.startswith("Item 5.02.") for h in hits)
+
+
+SHARED_8K = Path("/work/shared/data/sec/8-K")
+
+
+@pytest.mark.parametrize(
+    ("path", "period", "filed"),
+    [
+        (SHARED_8K / "jpm-8-k.0000019617-26-000241.txt.gz", "2026-06-24", "2026-06-25"),
+        (NVDA, "2026-03-02", "2026-03-06"),
+        (META, "2025-12-19", "2025-12-19"),
+    ],
+    ids=["JPM", "NVDA", "META"],
+)
+def test_8k_documents_dated_by_period_of_report_title_keeps_filed(path, period, filed):
+    h = read_header(_raw(path), path)
+    assert (h.period, h.filed) == (period, filed)
+    docs, _ = _parse(path)
+    assert docs and {d.date for d in docs} == {period}
+    assert all(d.title.endswith(f"filed {filed}") for d in docs)
+
+
+def test_period_of_report_only_dates_8ks():
+    """A 10-Q's period of report is its quarter end, months before it was public: keep the filed date."""
+    period = b"CONFORMED PERIOD OF REPORT:\t20231230\nFILED AS OF DATE:"
+    aapl_q = _raw(DATA / "sec" / "filings" / "aapl-10-q-2025-08-01.html.gz")
+    ten_q = _envelope([("10-Q", "q.htm", "10-Q", aapl_q)], form="10-Q").replace(b"FILED AS OF DATE:", period)
+    eight_k = _envelope([("8-K", "a.htm", "8-K", ITEM_8K)]).replace(b"FILED AS OF DATE:", period)
+    late = _envelope([("8-K", "a.htm", "8-K", ITEM_8K)]).replace(
+        b"FILED AS OF DATE:", b"CONFORMED PERIOD OF REPORT:\t20240305\nFILED AS OF DATE:"
+    )
+    assert read_header(ten_q, Path("x.txt")).period == "2023-12-30"
+    assert parse_submission_bytes(eight_k, Path("x.txt"))[0].date == "2023-12-30"
+    assert parse_submission_bytes(late, Path("x.txt"))[0].date == "2024-03-01"  # after filing: not an event date
+    assert parse_submission_bytes(ten_q, Path("x.txt"))[0].date == "2024-03-01"
