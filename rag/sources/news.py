@@ -11,19 +11,23 @@ Formats (optionally gzipped, `.gz`):
   same field names as CSV (`publishedAt`, `published_utc`, `article_url` included).
 - RSS 2.0 / Atom `news/*.xml`, `*.rss`, `*.atom`, read by feedparser from the local file only.
 
-Every article gets a UTC timestamp (`2025-04-30T13:05:00Z`; naive times are taken as UTC), the
+Every article gets a UTC timestamp (`2025-04-30T13:05:00Z`; naive times are taken as UTC; free-text
+dates like "January 25, 2024 — 03:33 am EST" and US zone names are read by `news_dates.py`), the
 same story is kept once (normalised link, near-duplicate title: `news_dedup.py`), and it is tagged
 with the tickers it is about (`news_tickers.py`): the file name's ticker for per-ticker files,
 else the record's ticker field, cashtags or company names. An article about several companies
 becomes one Document per ticker (same text, `doc_id` `news:<TICKER>:<digest>`), so the per-ticker
 retrieval filter needs no change and each company's report can cite it.
 
-Bad input: a record without title and body, without a readable date (news is used point in time,
-and an undated article would pass every `--as-of` filter), a malformed JSON line, or an article in
-a feed that names no known ticker is dropped and reported through `skipped(...)`; the rest of the
-file is used. A file with no usable article at all (empty, header only, not news) raises
-SourceError naming the file. Text is read as UTF-8, or as Windows-1252 with a note when it is not
-UTF-8 (spreadsheet exports); anything else is refused with a SourceError.
+Bad input: a record without a real title or body (empty, or placeholders like "0", "null" and
+paywall lines: `news_fields.py`), without a readable absolute date (news is used point in time, and
+an undated article would pass every `--as-of` filter; "2 hours ago" is no date in a stored file), a
+malformed JSON line, or an article in a feed that names no known ticker is dropped and reported
+through `skipped(...)`; a placeholder body under a real title is dropped and counted, the headline
+kept. The first drops are noted one by one, then counted per reason (`news_notes.py`). A file with
+no usable article at all (empty, header only, not news, every row dropped) raises SourceError naming
+the file, what most rows failed on and the fix. Text is read as UTF-8, or as Windows-1252 with a
+note when it is not UTF-8 (spreadsheet exports); anything else is refused with a SourceError.
 """
 
 from __future__ import annotations
@@ -39,32 +43,13 @@ from rag.errors import SourceError
 from rag.sources import SourceSpec, register, skipped
 from rag.sources.html_text import decompress, read_raw
 from rag.sources.news_dedup import dedup
-from rag.sources.news_fields import BODY_KEYS, DATE_KEYS, TITLE_KEYS, Article, norm_key, to_article
+from rag.sources.news_fields import BODY_KEYS, DATE_KEYS, TITLE_KEYS, Article, norm_key, read_record
+from rag.sources.news_notes import Notes, plural
 from rag.sources.news_tickers import Tagger, canonical_ticker, file_ticker, load_catalog
 from rag.types import Document, Section, digest
 
-MAX_NOTES = 20  # per-record skip notes per file; the rest are summarised in one line
 _LIST_KEYS = ("articles", "items", "results", "data", "news", "entries", "feed")
-
 Record = tuple[str, dict[str, object]]  # ("row 3", fields with normalised keys)
-
-
-class _Notes:
-    """Per-record drop reasons: the first MAX_NOTES go out one by one, the rest as a count."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.first = ""
-
-    def add(self, reason: str) -> None:
-        self.count += 1
-        self.first = self.first or reason
-        if self.count <= MAX_NOTES:
-            skipped(reason)
-
-    def close(self) -> None:
-        if self.count > MAX_NOTES:
-            skipped(f"{self.count - MAX_NOTES} more records dropped (first: {self.first})")
 
 
 def _decode(raw: bytes, path: Path) -> str:
@@ -95,7 +80,7 @@ def _keyed(pairs: Iterable[tuple[object, object]]) -> dict[str, object]:
     return out
 
 
-def _csv_records(raw: bytes, path: Path, notes: _Notes) -> list[Record]:
+def _csv_records(raw: bytes, path: Path, notes: Notes) -> list[Record]:
     reader = csv.reader(io.StringIO(_decode(raw, path), newline=""))
     try:
         header = next((h for h in reader if any(c.strip() for c in h)), None)
@@ -137,8 +122,9 @@ def _json_items(data: object, path: Path) -> list[object]:
     if isinstance(data, dict):
         keyed = _keyed(data.items())
         for key in _LIST_KEYS:
-            if isinstance(keyed.get(key), list):
-                return keyed[key]
+            found = keyed.get(key)
+            if isinstance(found, list):
+                return found
         if set(keyed) & set(TITLE_KEYS + BODY_KEYS):
             return [data]
     raise SourceError(
@@ -146,7 +132,7 @@ def _json_items(data: object, path: Path) -> list[object]:
     )
 
 
-def _json_lines(text: str, notes: _Notes) -> list[tuple[int, object]]:
+def _json_lines(text: str, notes: Notes) -> list[tuple[int, object]]:
     items: list[tuple[int, object]] = []
     for lineno, line in enumerate(text.splitlines(), start=1):
         if line.strip():
@@ -157,7 +143,7 @@ def _json_lines(text: str, notes: _Notes) -> list[tuple[int, object]]:
     return items
 
 
-def _salvage_array(text: str, path: Path, error: str, notes: _Notes) -> list[tuple[int, object]]:
+def _salvage_array(text: str, path: Path, error: str, notes: Notes) -> list[tuple[int, object]]:
     """The whole records of a JSON array cut short (an interrupted download): decode item by item
     from the first `[{` up to where the text stops being JSON."""
     start = next((i for i, c in enumerate(text) if c == "[" and text[i + 1 : i + 2].strip() in ("{", "")), -1)
@@ -180,7 +166,7 @@ def _salvage_array(text: str, path: Path, error: str, notes: _Notes) -> list[tup
     return items
 
 
-def _json_records(raw: bytes, path: Path, notes: _Notes) -> list[Record]:
+def _json_records(raw: bytes, path: Path, notes: Notes) -> list[Record]:
     text = _decode(raw, path).strip()
     if not text:
         raise SourceError(f"{path}: no articles (empty file)")
@@ -206,7 +192,7 @@ def _json_records(raw: bytes, path: Path, notes: _Notes) -> list[Record]:
     return records
 
 
-def _feed_records(raw: bytes, path: Path, notes: _Notes) -> list[Record]:
+def _feed_records(raw: bytes, path: Path, notes: Notes) -> list[Record]:
     import feedparser  # late: only feeds need it
 
     try:
@@ -247,33 +233,31 @@ def _document(art: Article, ticker: str, path: Path) -> Document:
         title=art.title,
         url=art.url,
         # the title carries most of the signal for short excerpts, so it is part of the text
-        sections=[
-            Section(key="body", title="News", text=f"{art.title}. {art.body}" if art.body else art.title)
-        ],
+        sections=[Section(key="body", title="News", text=". ".join(t for t in (art.title, art.body) if t))],
         content_digest=digest(f"{art.title}\n{art.date}\n{art.url}\n{art.body}"),
         path=str(path),
     )
 
 
-def parse_news(path: Path, read_records: Callable[[bytes, Path, _Notes], list[Record]]) -> list[Document]:
+def parse_news(path: Path, read_records: Callable[[bytes, Path, Notes], list[Record]]) -> list[Document]:
     """One Document per distinct article and ticker; SourceError when the file has no usable article."""
     path = Path(path)
     raw = decompress(read_raw(path), path)
     data_dir = path.parent.parent  # files live in <data dir>/news/
     known = load_catalog(data_dir, path)
     ticker = file_ticker(path, known)
-    notes = _Notes()
+    notes = Notes()
     articles: list[Article] = []
     for n, (where, record) in enumerate(read_records(raw, path, notes), start=1):
-        art, why = to_article(n, record)
-        if art is None:
-            notes.add(f"{where}: {why}")
+        reading = read_record(n, record)
+        if reading.article is None:
+            notes.add(f"{where}: {reading.problem}", reading.kind, reading.value)
         else:
-            articles.append(art)
-    notes.close()
+            notes.kept(where, reading.stripped)
+            articles.append(reading.article)
     if not articles:
-        example = f" ({notes.count} records dropped, first: {notes.first})" if notes.count else ""
-        raise SourceError(f"{path}: no articles{example}")
+        raise SourceError(f"{path}: no articles{notes.unusable()}")
+    notes.close()
     kept, _ = dedup(articles)
     tagger = None if ticker else Tagger.for_data_dir(data_dir, known)
     docs: list[Document] = []
@@ -286,9 +270,10 @@ def parse_news(path: Path, read_records: Callable[[bytes, Path, _Notes], list[Re
         untagged += not tickers
         docs.extend(_document(art, t, path) for t in tickers)
     if not docs:
+        dropped = f"; {plural(notes.count, notes.label)} dropped: {notes.summary()}" if notes.count else ""
         raise SourceError(
-            f"{path}: no article names a known ticker; add a ticker column, or name the file "
-            "<TICKER>.csv/.json/.xml when it is about one company"
+            f"{path}: no article names a known ticker ({plural(len(kept), 'article')} read{dropped}); add a "
+            "ticker column, or name the file <TICKER>.csv/.json/.xml when it is about one company"
         )
     if untagged:
         skipped(

@@ -2,21 +2,28 @@
 
 Feeds and exports name the same field differently (`title`/`headline`, `publishedAt`/`pubDate`/
 `time_published`, `url`/`link`/`article_url`, `body`/`summary`/`description`) and write time as
-epoch seconds or milliseconds, ISO 8601 or RFC 2822. Everything is mapped here once, so the CSV,
-JSON and RSS readers in `news.py` only find records.
+epoch seconds or milliseconds, ISO 8601, RFC 2822 or free text ("January 25, 2024 — 03:33 am EST").
+Everything is mapped here once, so the CSV, JSON and RSS readers in `news.py` only find records.
 
-Timestamps: a value with a zone or offset is converted to UTC; a naive value ("2025-04-30 13:05")
-is taken to BE UTC, because a feed that omits the zone gives no better guess and the machine's
-local zone would make the result depend on where ingest runs. Output is `2025-04-30T13:05:00Z`.
+Timestamps (`news_dates.py`): a value with a zone or offset is converted to UTC; a naive value
+("2025-04-30 13:05") is taken to BE UTC, because a feed that omits the zone gives no better guess
+and the machine's local zone would make the result depend on where ingest runs. Output is
+`2025-04-30T13:05:00Z`.
+
+Text that is not text: exports fill empty cells with "0", "null", "N/A" and scrapers keep paywall
+lines ("Subscribe to continue reading"). Such a title or body is treated as missing (`_PLACEHOLDERS`,
+`_BOILERPLATE`), so a headline-only article is kept as a headline, a record with nothing real is
+dropped, and neither a "0" body nor a "Sign in" teaser reaches the index or the reports.
 """
 
 from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+
+from rag.sources.news_dates import INCOMPLETE, NO_DATE, RELATIVE, UNKNOWN_ZONE, read_date, utc_iso  # noqa: F401 (callers import utc_iso from here)
 
 # Normalised key (lower-case, letters and digits only) -> role. Order inside a role = preference.
 TITLE_KEYS = ("title", "headline")
@@ -39,15 +46,35 @@ URL_KEYS = ("url", "link", "articleurl", "storypath", "href")
 BODY_KEYS = ("body", "text", "content", "descriptiontext", "description", "summary", "teaser")
 TICKER_KEYS = ("ticker", "tickers", "symbol", "symbols", "stocks")
 
-_YEARS = (1980, 2100)  # outside this a "date" is a mis-read number (seconds taken for ms, an id)
-_EXTRA_FORMATS = (
-    "%B %d, %Y %H:%M",
-    "%B %d, %Y",
-    "%b %d, %Y %H:%M",
-    "%b %d, %Y",
-    "%Y/%m/%d %H:%M:%S",
-    "%Y/%m/%d",
+# Whole-field values that mean "empty" (compared lower-case, after markup and spaces are removed):
+# "0" and "-"/"--" are what spreadsheets and pandas write for a missing number or cell; "null", "none",
+# "nil", "undefined" and "nan" are the empty values of SQL/JSON, Python, Ruby, JavaScript and pandas
+# written out as text; "n/a" and "na" are typed by hand; "[removed]"/"[deleted]" are what Reddit and
+# NewsAPI put where the text was taken down.
+_PLACEHOLDERS = frozenset(
+    ("0", "-", "--", "null", "none", "nil", "undefined", "nan", "n/a", "na", "[removed]", "[deleted]")
 )
+_PLACEHOLDER_LEN = max(map(len, _PLACEHOLDERS))
+# Phrases that make up a whole body only on a paywall, a login wall or a teaser link; a body that is
+# nothing but these (and links) carries no news. Matched inside the body, which must have nothing
+# else left: a real article that ends with "To subscribe to Barron's, visit ..." is kept whole.
+_BOILERPLATE_PHRASES = (
+    r"(?:click|tap) here(?: to (?:read|see|view|continue)"
+    r"(?: reading| more| the (?:full )?(?:article|story))?)?",
+    r"(?:read|see|view) (?:more|the (?:full )?(?:article|story))(?: (?:here|at|on))?",
+    r"(?:continue|keep) reading",
+    r"(?:subscribe|sign up|register)(?: now)?(?: to (?:continue|keep) reading| to read(?: more)?)?",
+    r"(?:sign|log) in(?: to (?:continue|read)(?: reading)?)?",
+    r"(?:this|the) (?:content|article|story) is (?:only )?(?:available )?(?:for|to) "
+    r"(?:paid |premium )?(?:subscribers|members)(?: only)?",
+    r"subscribers only|premium content",
+)
+_BOILERPLATE = re.compile(rf"\b(?:{'|'.join(_BOILERPLATE_PHRASES)})\b", re.I)
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.I)
+_ALNUM = re.compile(r"[^\W_]")
+PLACEHOLDER = "placeholder"
+BOILERPLATE = "boilerplate-only"
+
 _TICKER_SHAPE = re.compile(r"[A-Z][A-Z0-9]{0,5}(?:[.-][A-Z0-9]{1,2})?")
 _TAG = re.compile(r"<[A-Za-z/!][^>]*>")
 
@@ -92,48 +119,6 @@ def plain_text(value: object) -> str:
     return " ".join(html.unescape(text).replace("\xa0", " ").split())
 
 
-def _iso(dt: datetime) -> str:
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)  # naive: documented as UTC (see module docstring)
-    dt = dt.astimezone(UTC)
-    if not _YEARS[0] <= dt.year <= _YEARS[1]:
-        raise ValueError(f"year {dt.year} out of range")
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _epoch(number: float) -> datetime:
-    """Epoch seconds, milliseconds or microseconds, told apart by magnitude (1e11 s is year 5138)."""
-    for scale in (1, 1_000, 1_000_000):
-        if abs(number) < 1e11 * scale:
-            return datetime.fromtimestamp(number / scale, tz=UTC)
-    raise ValueError("epoch value too large")
-
-
-def utc_iso(value: object) -> str:
-    """Any supported timestamp -> `YYYY-MM-DDTHH:MM:SSZ`; "" when it cannot be read."""
-    if value is None or isinstance(value, bool):
-        return ""
-    try:
-        if isinstance(value, int | float):
-            return _iso(_epoch(float(value)))
-        text = str(value).strip()
-        if not text:
-            return ""
-        if re.fullmatch(r"-?\d+(\.\d+)?", text):
-            return _iso(_epoch(float(text)))
-    except (ValueError, OverflowError, OSError):
-        return ""
-    text = re.sub(r"\s+UTC$|\s+GMT$", "Z", text) if re.match(r"\d{4}-", text) else text
-    parsers = [datetime.fromisoformat, parsedate_to_datetime]
-    parsers += [lambda s, f=f: datetime.strptime(s, f) for f in _EXTRA_FORMATS]
-    for parse in parsers:
-        try:
-            return _iso(parse(text))
-        except (ValueError, TypeError, OverflowError, IndexError, OSError):
-            continue
-    return ""
-
-
 def split_tickers(value: object) -> tuple[str, ...]:
     """A record's ticker field -> upper-case tickers: "AAPL, MSFT", ["AAPL"], [{"ticker": "AAPL"}],
     "NASDAQ:AAPL" and "$AAPL" all work; anything that does not look like a ticker is dropped."""
@@ -151,21 +136,93 @@ def split_tickers(value: object) -> tuple[str, ...]:
     return tuple(out)
 
 
-def to_article(row: int, record: dict[str, object]) -> tuple[Article | None, str]:
-    """(Article, "") for a usable record, else (None, why it was dropped).
+def not_text(text: str, boilerplate: bool = True) -> str:
+    """PLACEHOLDER or BOILERPLATE when a non-empty field holds no real text, else "".
 
-    A record needs a title or a body, and a readable date: news is only used point in time
-    (`--as-of`), and an undated article would pass every date filter.
+    Titles are checked for placeholders only: a headline is never a paywall line."""
+    if len(text) <= _PLACEHOLDER_LEN and text.lower() in _PLACEHOLDERS:
+        return PLACEHOLDER
+    if not boilerplate or len(text) > 600:  # longer than any paywall line and its links: an article
+        return ""
+    rest = _URL.sub(" ", text) if "://" in text or "www." in text or "WWW." in text else text
+    if len(rest) > 200:
+        return ""
+    return "" if _ALNUM.search(_BOILERPLATE.sub(" ", rest)) else BOILERPLATE
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One record read: its Article, or why it was dropped; and what was dropped from a kept one.
+
+    `kind` groups drops for the file's per-reason counts ("unreadable date", "no title and no body");
+    `value` is the field behind it, shown as the example; `stripped` lists (what, value) pairs such
+    as ("placeholder body", "0") for a kept article whose body or title was not text.
     """
-    title = plain_text(pick(record, TITLE_KEYS))
-    bodies = [plain_text(record.get(k)) for k in BODY_KEYS]
-    body = max(bodies, key=len)  # the fullest of summary/description/content
+
+    article: Article | None
+    problem: str = ""
+    kind: str = ""
+    value: str = ""
+    stripped: tuple[tuple[str, str], ...] = ()
+
+
+def _real(values: Iterable[str], boilerplate: bool = True) -> tuple[str, tuple[str, str]]:
+    """The first real text among `values`, and (kind, value) of the first non-text one seen."""
+    fake: tuple[str, str] = ("", "")
+    for text in values:
+        kind = not_text(text, boilerplate) if text else ""
+        if text and not kind:
+            return text, fake
+        if kind and not fake[0]:
+            fake = (kind, text)
+    return "", fake
+
+
+def _no_text(fake_title: tuple[str, str], fake_body: tuple[str, str]) -> Reading:
+    if fake_body[0]:
+        kind = f"{fake_body[0]} body and no title"
+        return Reading(None, f"{fake_body[0]} body {fake_body[1][:60]!r} and no title", kind, fake_body[1])
+    if fake_title[0]:
+        kind = f"{fake_title[0]} title and no body"
+        return Reading(None, f"{fake_title[0]} title {fake_title[1][:60]!r} and no body", kind, fake_title[1])
+    return Reading(None, "no title and no body", "no title and no body")
+
+
+_DATE_PROBLEM = {  # a refused date's note, by kind; others read "unreadable date '...'"
+    RELATIVE: "relative date {shown!r} (not a point in time)",
+    INCOMPLETE: "incomplete date {shown!r} (no year, month or day)",
+    UNKNOWN_ZONE: "date {shown!r} in an unknown time zone (write a UTC offset, or add it to _ZONES)",
+}
+
+
+def read_record(row: int, record: dict[str, object]) -> Reading:
+    """A record needs a real title or body, and a readable date: news is only used point in time
+    (`--as-of`), and an undated article would pass every date filter. Nothing is guessed."""
+    title, fake_title = _real((plain_text(record.get(k)) for k in TITLE_KEYS), boilerplate=False)
+    bodies = sorted((plain_text(record.get(k)) for k in BODY_KEYS), key=len, reverse=True)
+    body, fake_body = _real(bodies)  # the fullest real one of summary/description/content
     if not title and not body:
-        return None, "no title and no body"
+        return _no_text(fake_title, fake_body)
     raw_date = pick(record, DATE_KEYS)
-    date = utc_iso(raw_date)
+    date, kind = read_date(raw_date)
     if not date:
-        shown = str(raw_date)[:40] if raw_date is not None else ""
-        return None, f"unreadable date {shown!r}" if shown else "no date"
+        shown = " ".join(str(raw_date).split())[:60] if raw_date is not None else ""
+        if kind == NO_DATE or not shown:
+            return Reading(None, NO_DATE, NO_DATE)
+        problem = _DATE_PROBLEM.get(kind, "{kind} {shown!r}").format(kind=kind, shown=shown)
+        return Reading(None, problem, kind, shown)
+    stripped = []
+    if fake_title[0] and not title:
+        stripped.append((f"{fake_title[0]} title", fake_title[1]))
+    if fake_body[0] and not body:
+        stripped.append((f"{fake_body[0]} body", fake_body[1]))
     url = plain_text(pick(record, URL_KEYS))
-    return Article(row, title, url, body, date, split_tickers(pick(record, TICKER_KEYS))), ""
+    art = Article(row, title, url, body, date, split_tickers(pick(record, TICKER_KEYS)))
+    return Reading(art, stripped=tuple(stripped))
+
+
+def to_article(row: int, record: dict[str, object]) -> tuple[Article | None, str]:
+    """(Article, "") for a usable record, else (None, why it was dropped); see `read_record`."""
+    reading = read_record(row, record)
+    return reading.article, reading.problem
+

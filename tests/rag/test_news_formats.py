@@ -334,10 +334,16 @@ def test_bad_rows_are_skipped_with_reasons(data_dir: Path):
         "No date,,Body,https://x.test/3\n"
         "Bad date,next tuesday,Body,https://x.test/4\n"
         "Good two,2025-05-23T10:00:00Z,,https://x.test/5\n"
+        "Bad date,32/13/2025,Body,https://x.test/6\n"
     )
     _, docs, skips = _parse(path)
     assert [d.title for d in docs] == ["Good one", "Good two"]
-    assert skips == ["row 2: no title and no body", "row 3: no date", "row 4: unreadable date 'next tuesday'"]
+    assert skips == [
+        "row 2: no title and no body",
+        "row 3: no date",
+        "row 4: relative date 'next tuesday' (not a point in time)",
+        "row 6: unreadable date '32/13/2025'",
+    ]
 
 
 def test_malformed_json_lines_are_skipped(data_dir: Path):
@@ -359,11 +365,24 @@ def test_truncated_json_array_keeps_whole_records(data_dir: Path):
 
 
 def test_skip_notes_are_capped(data_dir: Path):
+    """20 drops one by one, then ONE line counting every drop per reason, most common first; kept
+    headlines whose body was a placeholder are counted, not listed."""
     path = data_dir / "news" / "AAPL.csv"
-    path.write_text("title,date\n" + "".join(f"t{i},bad\n" for i in range(30)) + "ok,2025-05-23\n")
+    path.write_text(
+        "title,date,body\n"
+        + "".join(f"t{i},bad,\n" for i in range(25))
+        + ",2025-05-23,0\n" * 5
+        + "ok,2025-05-23,\nApple opens a store,2025-05-24,null\nTesla recalls cars,2025-05-24,NULL\n"
+    )
     _, docs, skips = _parse(path)
-    assert len(docs) == 1 and len(skips) == 21
-    assert skips[-1] == "10 more records dropped (first: row 1: unreadable date 'bad')"
+    assert len(docs) == 3 and len(skips) == 22
+    assert skips[:2] == ["row 1: unreadable date 'bad'", "row 2: unreadable date 'bad'"]
+    assert skips[-2] == (
+        "30 rows dropped in all, the first 20 listed: 25 unreadable dates (first: row 1: 'bad'), "
+        "5 placeholder bodies and no title (first: row 26: '0')"
+    )
+    assert skips[-1] == "2 rows with placeholder body 'null' (title kept)"
+    assert {d.title: d.sections[0].text for d in docs}["Apple opens a store"] == "Apple opens a store"
 
 
 def test_windows_1252_is_read_with_a_note(data_dir: Path):
