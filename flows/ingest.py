@@ -49,6 +49,9 @@ def ingest_flow(rebuild: bool = False, sources: list[str] | None = None) -> dict
         logger.warning("skipped %s (%s): %s", failure["file"], failure["ticker"] or "-", failure["error"])
     for skip in summary["skips"]:
         logger.warning("partly skipped %s (%s): %s", skip["file"], skip["ticker"] or "-", skip["reason"])
+    for entry in summary.get("files", []):  # a file dropped in but never read must not vanish silently
+        if entry["status"] in ("not recognised", "set aside"):
+            logger.warning("%s %s: %s", entry["status"], entry["file"], entry["reason"])
     logger.info(
         "ingest done in %.1fs: %d files (%d unchanged), %d documents, %s, %d facts, "
         "%d failures, %d partial skips",
