@@ -21,8 +21,10 @@ from hypothesis import strategies as st
 
 from rag import facts as facts_mod
 from rag.errors import SourceError
+from rag.press_facts import facts_from_press_release
 from rag.sources import SOURCES, collect_skips
 from rag.types import Document, Fact
+from rag.xbrl_instance import facts_from_instance
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED_DIRS = (ROOT / "data", ROOT / "tests" / "fixtures")
@@ -58,6 +60,8 @@ TARGETS: list[tuple[str, Callable[[Path], list], tuple[str, ...]]] = [
 ] + [
     ("companyfacts", facts_mod.facts_from_companyfacts, ("sec/companyfacts/companyfacts_*.json.gz",)),
     ("inline-xbrl", facts_mod.facts_from_inline_xbrl, ("sec/filings/*-10-q-*.html.gz",)),
+    ("xbrl-instance", facts_from_instance, ("xbrl/*_htm.xml.gz",)),
+    ("press-release", facts_from_press_release, ("sec8k/*EX99*.html.gz",)),
 ]
 
 
