@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 
 from rag.facts import ANNUAL_DAYS, LINES, period_days
 from rag.types import Fact
@@ -243,3 +244,10 @@ def standard_table(facts: list[Fact], years: int = 3, ticker: str | None = None)
         values = {y: (n[y] / d[y] * 100 if n[y] is not None and d[y] else None) for y in fys}
         rows.append(StandardRow(line, label, "%", "", values, formula=f"{num} / {den} * 100"))
     return StandardTable(ticker=ticker, years=fys, rows=rows, industry=kind)
+
+
+def fiscal_quarter(end: str, fye: date) -> int:
+    """1..4: quarters since the fiscal year end before `end` (FYE ~ Sept 28 -> Dec quarter is Q1)."""
+    d = date.fromisoformat(end)
+    months = (d.year - fye.year) * 12 + d.month - fye.month + (1 if d.day - fye.day > 15 else 0)
+    return (round(months / 3) - 1) % 4 + 1

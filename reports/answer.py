@@ -87,6 +87,17 @@ _FAMILY_LINES = {
     "operating_cash_flow": ("operating_cash_flow",),
     "free_cash_flow": ("free_cash_flow",),
     "capex": ("capex",),
+    # bank and insurer lines (rag.statements.INDUSTRY_LINES) and their ratios
+    "net_interest_income": ("net_interest_income",),
+    "noninterest_income": ("noninterest_income",),
+    "noninterest_expense": ("noninterest_expense",),
+    "provision_for_credit_losses": ("provision_for_credit_losses",),
+    "efficiency_ratio": ("efficiency_ratio",),
+    "loss_ratio": ("loss_ratio",),
+    "premiums_earned": ("premiums_earned",),
+    "net_investment_income": ("net_investment_income",),
+    "policyholder_benefits": ("policyholder_benefits",),
+    "benefits_and_expenses": ("benefits_and_expenses",),
 }
 
 

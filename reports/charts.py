@@ -21,6 +21,11 @@ LEFT, RIGHT, TOP, BOTTOM = 76, 16, 64, 40  # plot margins (px): y tick labels, t
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
 REVENUE_TITLE = "Revenue and net income by fiscal year"
 MARGINS_TITLE = "Margins (%)"
+# Banks' and insurers' % rows include ratios that are no margin (efficiency ratio: noninterest
+# expense / revenue; loss ratio: benefits / premiums), so their chart says so; industrials keep
+# MARGINS_TITLE and the same file name.
+RATIOS_TITLE = "Margins and ratios (%)"
+RATIO_LINES = frozenset({"efficiency_ratio", "loss_ratio"})
 
 
 def _x(text: str) -> str:
@@ -179,7 +184,9 @@ def _file_prefix(ticker: str) -> str:
 
 
 def financial_charts(facts: FactsTable | None, ticker: str = "") -> list[Chart]:
-    """Charts for a facts table: revenue + net income (USD), and margins (%) when present.
+    """Charts for a facts table: revenue + net income (USD), and margins (%) when present
+    ("Margins and ratios (%)" for a bank's or insurer's table). Only the audited annual rows:
+    the quarterly and earnings-release tables are never charted.
 
     Pass the report's `ticker`: chart files are named `<TICKER>-<chart>.svg`, so reports that
     share an output folder never overwrite each other's charts (the publisher insists on it).
@@ -203,8 +210,9 @@ def financial_charts(facts: FactsTable | None, ticker: str = "") -> list[Chart]:
         svg = bar_chart_svg(REVENUE_TITLE, table(money), "USD")
         charts.append(Chart(file=f"{prefix}revenue-net-income.svg", title=REVENUE_TITLE, svg=svg))
     if margins:
-        svg = bar_chart_svg(MARGINS_TITLE, table(margins), "%")
-        charts.append(Chart(file=f"{prefix}margins.svg", title=MARGINS_TITLE, svg=svg))
+        title = RATIOS_TITLE if any(row.line in RATIO_LINES for row in margins) else MARGINS_TITLE
+        svg = bar_chart_svg(title, table(margins), "%")
+        charts.append(Chart(file=f"{prefix}margins.svg", title=title, svg=svg))
     return charts
 
 

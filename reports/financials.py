@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from datetime import date
 
 from rag.facts import QUARTER_DAYS, period_days
-from rag.statements import audited
+from rag.statements import audited, fiscal_quarter
 from rag.types import Fact
 from reports.facts_view import money
 from reports.model import FactRow, FactsTable
 from reports.numbers import FactRef
+from reports.release import release_sentences, release_table
 
 # Lines with a year-on-year change row: (line, label of the change row). The first three are also
 # the quarter's change rows. The bank and insurer lines exist only in those companies' tables.
@@ -123,13 +124,6 @@ class _Quarter:
         return f"Q{self.q} FY{self.fiscal_year}"
 
 
-def _fiscal_quarter(end: str, fye: date) -> int:
-    """1..4: quarters since the fiscal year end before `end` (FYE ~ Sept 28 -> Dec quarter is Q1)."""
-    d = date.fromisoformat(end)
-    months = (d.year - fye.year) * 12 + d.month - fye.month + (1 if d.day - fye.day > 15 else 0)
-    return (round(months / 3) - 1) % 4 + 1
-
-
 def quarterly_table(facts: list[Fact]) -> FactsTable | None:
     """Latest fiscal quarter vs the same quarter a year earlier, with changes and margins.
 
@@ -155,7 +149,7 @@ def quarterly_table(facts: list[Fact]) -> FactsTable | None:
         return None
     cur = _Quarter(
         max(f.fiscal_year for f in quarter if f.period_end == latest_end),
-        _fiscal_quarter(latest_end, fye),
+        fiscal_quarter(latest_end, fye),
         latest_end,
     )
     prev_end = [
@@ -236,15 +230,19 @@ def report_facts(facts: list[Fact]) -> FactsTable | None:
     from reports.facts_view import facts_table
 
     annual = facts_table(facts)
-    if annual is None:
+    if annual is None:  # no XBRL year: no report table, and a release alone does not make one
         return None
-    return extend_annual(annual).model_copy(update={"quarterly": quarterly_table(facts)})
+    update = {"quarterly": quarterly_table(facts), "release": release_table(facts)}
+    return extend_annual(annual).model_copy(update=update)
 
 
 def fact_refs(table: FactsTable | None) -> list[FactRef]:
-    """Every figure of the annual and quarterly tables with its line and period, for the checker."""
+    """Every figure of the annual, quarterly and release tables with its line and period, for the
+    checker. Release columns keep their own labels ("Q3 FY2025", "9M FY2025"): a period no XBRL
+    table has, so a release figure verifies only for the release's period."""
     out: list[FactRef] = []
-    for t, annual in ((table, True), (table.quarterly if table else None, False)):
+    extra = (table.quarterly, table.release) if table else ()
+    for t, annual in ((table, True), *((t, False) for t in extra)):
         if t is None:
             continue
         for row in t.rows:
@@ -297,11 +295,12 @@ def _net_income(get: Lookup, cur: str, prev: str | None, cur_label: str, prev_la
     return s[0].upper() + s[1:] + "."
 
 
-def annual_sentences(table: FactsTable, company: str) -> list[list[str]]:
-    """Paragraphs (lists of sentences, no citation markers) about the latest fiscal year."""
+def annual_sentences(table: FactsTable, company: str, release: bool = True) -> list[list[str]]:
+    """Paragraphs (lists of sentences, no citation markers) about the latest fiscal year, and, with
+    `release`, the one about a later earnings release (`reports.release.release_sentences`)."""
     years = table.years
     if not years:
-        return []
+        return release_sentences(table.release) if release else []
     y = years[-1]
     p = years[-2] if len(years) > 1 else None
     get = _lookup(table)
@@ -345,7 +344,8 @@ def annual_sentences(table: FactsTable, company: str) -> list[list[str]]:
         if capex is not None and fcf is not None:
             s += f"; after capital expenditures of {_amount(capex)}, free cash flow was {_amount(fcf)}"
         second.append(s + ".")
-    return [para for para in (first, second) if para]
+    later = release_sentences(table.release) if release else []
+    return [para for para in (first, second) if para] + later
 
 
 def _industry_lines(get: Lookup, y: str, p: str | None) -> list[str]:

@@ -121,6 +121,13 @@ class FactsTable(_Strict):
     source: str  # e.g. "SEC companyfacts (CIK0000320193), 10-K filed 2024-11-01"
     labels: dict[str, str] = {}  # column key -> header; default "FY<year>"
     quarterly: FactsTable | None = None  # latest fiscal quarter vs the year-ago quarter (10-Q facts)
+    # The latest earnings release (8-K EX-99) when it reports a period later than any XBRL fact:
+    # unaudited figures as printed, shown as their own table, never merged into the rows above.
+    release: FactsTable | None = None
+    unaudited: bool = False  # True for a release table: figures from a press release, not XBRL
+    form: str = ""  # release tables: "8-K EX-99.1"
+    filed: str = ""  # release tables: filing date (ISO) of the 8-K
+    accession: str = ""  # release tables: accession number, or the exhibit's file name
 
     def header(self, key: str) -> str:
         return self.labels.get(key, f"FY{key}")

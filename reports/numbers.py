@@ -113,7 +113,20 @@ _PERIODS = re.compile(
 
 # Sentence keywords (regex) -> line family. At one position the first family listed wins, so
 # "net income margin" is a net margin, not net income; "gross profit" is found before "profit".
+# Bank and insurer lines (rag.statements.INDUSTRY_LINES) come first: "net interest income" and
+# "net investment income" are their own lines, never net income, and a bank sentence naming them
+# must not be verified by (or flagged against) the net income figure.
 _KEYWORDS = {
+    "net_interest_income": r"net interest income",
+    "noninterest_income": r"non-?interest income",
+    "noninterest_expense": r"non-?interest expenses?",
+    "provision_for_credit_losses": r"provisions? for (?:credit|loan(?: and lease)?) losses",
+    "efficiency_ratio": r"efficiency ratios?",
+    "loss_ratio": r"(?:medical )?loss ratios?",
+    "premiums_earned": r"(?:net )?premiums(?: earned)?|(?:net )?earned premiums",
+    "net_investment_income": r"net investment income",
+    "policyholder_benefits": r"policyholder benefits(?: and claims(?: incurred)?)?",
+    "benefits_and_expenses": r"(?:total )?benefits,? losses and expenses|(?:total )?benefits and expenses",
     "net_margin": r"net (?:income |profit )?margins?",
     "gross": r"gross (?:margins?|profits?)",
     "operating_cash_flow": (

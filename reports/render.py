@@ -129,6 +129,19 @@ def safe_url(url: str) -> str | None:
     return quote(url, safe="/:?#[]@!$&'()*+,;=%-._~")
 
 
+_ACCESSION = re.compile(r"(\d{10})-(\d{2})-(\d{6})")
+
+
+def edgar_url(accession: str, cik: str) -> str | None:
+    """The filing's EDGAR folder for an accession number ("0000885245-24-000071") and the
+    company's CIK; None when either is missing (a standalone exhibit's "accession" is its file name)."""
+    m = _ACCESSION.fullmatch(str(accession).strip())
+    digits = re.sub(r"\D", "", str(cik))
+    if not m or not digits or int(digits) == 0:
+        return None
+    return f"https://www.sec.gov/Archives/edgar/data/{int(digits)}/{''.join(m.groups())}/"
+
+
 def safe_href(target: str) -> str | None:
     """A link target for the index: an http(s) URL or a plain relative file path of ours."""
     if re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._/-]*", target) and ".." not in target:
@@ -278,6 +291,7 @@ def get_environment() -> Environment:
         cite_html=cite_html,
         safe_url=safe_url,
         safe_href=safe_href,
+        edgar_url=edgar_url,
         fact_exact=fact_exact,
         fact_short=fact_short,
         fact_md=fact_md,

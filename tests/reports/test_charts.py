@@ -135,3 +135,27 @@ def test_verified_charts_rejects_tampered_markup():
     evil = Chart(file=kept[0].file, title=kept[0].title, svg=kept[0].svg.replace("</svg>", "<script/></svg>"))
     kept, dropped = verified_charts(make_report(charts=[evil, report.charts[1]]))
     assert [c.file for c in kept] == ["AAPL-margins.svg"] and dropped == 1
+
+
+def test_an_insurers_percent_chart_is_titled_margins_and_ratios():
+    """UnitedHealth's FY2024 10-K (real inline XBRL): its % rows include the loss ratio, which is no
+    margin, so the chart title says "ratios"; Apple's chart above keeps "Margins (%)"."""
+    from pathlib import Path
+
+    from rag.facts import facts_from_inline_xbrl
+    from reports.charts import RATIOS_TITLE
+    from reports.financials import report_facts
+
+    fixture = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "companyfacts" / "unh-10-k-2025-02-27.html.gz"
+    table = report_facts(facts_from_inline_xbrl(fixture))
+    charts = financial_charts(table, ticker="UNH")
+    assert [(c.file, c.title) for c in charts] == [
+        ("UNH-revenue-net-income.svg", REVENUE_TITLE),
+        ("UNH-margins.svg", RATIOS_TITLE),
+    ]
+    assert RATIOS_TITLE == "Margins and ratios (%)"
+    labels = [el.text for el in parse(charts[1].svg).iter(f"{NS}text")]
+    assert "Loss ratio" in labels and "Operating margin" in labels
+    # without the ratio row the same table is charted as plain margins
+    plain = table.model_copy(update={"rows": [r for r in table.rows if r.line != "loss_ratio"]})
+    assert [c.title for c in financial_charts(plain, ticker="UNH")][1] == MARGINS_TITLE

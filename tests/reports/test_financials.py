@@ -103,3 +103,11 @@ def test_a_loss_and_a_missing_prior_year_read_plainly():
     assert "revenue of $500 million, up 25.0% from $400 million in FY2023" in text
     assert "The company reported a net loss of $20 million in FY2024, a net margin of -4.0%." in text
     assert "change" not in text.split("loss")[1]  # no change against a year that has no value
+
+
+def test_apple_has_no_release_table_and_its_refs_are_unchanged(aapl):
+    """No press-release facts: no release table, and fact_refs is the annual + quarterly figures only."""
+    table, _ = aapl
+    assert table.release is None
+    periods = {r.period for r in fact_refs(table)}
+    assert periods == {f"FY{y}" for y in table.years} | set(table.quarterly.years)

@@ -295,3 +295,81 @@ def test_a_passage_figure_moved_to_the_wrong_year_contradicts_the_facts(sentence
     assert len(check.mismatched) == (1 if mismatch else 0)
     if mismatch:
         assert mismatch in check.mismatched[0][1]
+
+
+# -- bank and insurer lines, on real filings ---------------------------------------------------
+# JPMorgan's companyfacts (FY2024 net income $58,471 million) and UnitedHealth's FY2024 10-K inline
+# XBRL ("Investment and other income" $5,202 million FY2024, $4,089 million FY2023; net income
+# $22,381 million FY2023). Provenance: tests/fixtures/companyfacts/README.md.
+_FIX = __import__("pathlib").Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "companyfacts"
+
+
+@pytest.fixture(scope="module")
+def jpm_refs():
+    from rag.facts import facts_from_companyfacts
+    from reports.financials import fact_refs, report_facts
+
+    return fact_refs(report_facts(facts_from_companyfacts(_FIX / "companyfacts_CIK0000019617_JPM.json.gz")))
+
+
+@pytest.fixture(scope="module")
+def unh_table():
+    from rag.facts import facts_from_inline_xbrl
+    from reports.financials import report_facts
+
+    return report_facts(facts_from_inline_xbrl(_FIX / "unh-10-k-2025-02-27.html.gz"))
+
+
+@pytest.mark.parametrize(
+    ("text", "families"),
+    [
+        ("Net interest income rose", ["net_interest_income"]),
+        ("net interest income and net income", ["net_interest_income", "net_income"]),
+        ("Noninterest income and non-interest expense", ["noninterest_income", "noninterest_expense"]),
+        ("the provision for credit losses", ["provision_for_credit_losses"]),
+        ("The efficiency ratio", ["efficiency_ratio"]),
+        ("Premiums earned were", ["premiums_earned"]),
+        ("net investment income", ["net_investment_income"]),
+        ("the loss ratio (policyholder benefits and claims as a share of premiums earned)",
+         ["loss_ratio", "policyholder_benefits", "premiums_earned"]),
+        ("Total benefits, losses and expenses", ["benefits_and_expenses"]),
+        ("Net income was", ["net_income"]),  # unchanged for everyone else
+    ],
+)  # fmt: skip
+def test_bank_and_insurer_lines_are_their_own_families(text, families):
+    assert list(sentence_lines(text)) == families
+
+
+def test_net_interest_income_is_not_checked_as_net_income(jpm_refs):
+    assert FactRef("net_income", "FY2024", 58_471e6, "USD") in jpm_refs
+    wrong = check_sentence("Net interest income was $58,471 million in FY2024.", jpm_refs)
+    assert not wrong.verified and len(wrong.mismatched) == 1
+    assert "matches Net income FY2024, but the sentence is about Net interest income" in wrong.mismatched[0][1]
+    right = check_sentence("Net income was $58,471 million in FY2024.", jpm_refs)
+    assert len(right.verified) == 1 and not right.mismatched
+
+
+def test_net_investment_income_is_checked_as_its_own_line(unh_table):
+    from reports.financials import fact_refs
+
+    refs = fact_refs(unh_table)
+    assert len(check_sentence("Net investment income was $4,089 million in FY2023.", refs).verified) == 1
+    wrong = check_sentence("Net investment income was $22,381 million in FY2023.", refs)  # net income's
+    assert not wrong.verified and "matches Net income FY2023" in wrong.mismatched[0][1]
+
+
+def test_a_lookup_question_on_an_insurer_line_is_answered_from_the_facts(unh_table):
+    from reports.answer import AskContext, facts_answer
+
+    def never(*_):
+        raise AssertionError("no retrieval, model or moderation for a facts lookup")
+
+    ctx = AskContext(
+        ticker="UNH", company="UnitedHealth Group", search=never, generate=never, screen_input=never,
+        screen_output=never, facts=unh_table,
+    )  # fmt: skip
+    a = facts_answer("What was net investment income in fiscal 2024?", ctx)
+    assert a is not None and a.from_facts
+    assert a.text == "UnitedHealth Group's net investment income for FY2024 was $5,202 million [1]."
+    b = facts_answer("What were premiums earned in fiscal 2023?", ctx)
+    assert b.text == "UnitedHealth Group's premiums earned for FY2023 was $290,827 million [1]."
