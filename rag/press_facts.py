@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -92,6 +92,7 @@ class _Source:
     ticker: str
     filed: str
     accession: str
+    exhibit: str = ""  # "EX-99.1" when the submission names the part's type
 
 
 def _grid(table: Tag) -> list[list[_Cell]]:
@@ -398,7 +399,8 @@ def facts_from_html(soup: BeautifulSoup, source: _Source, where: str) -> list[Fa
                 filed=source.filed,
                 accession=source.accession,
                 source="press-release",
-                extra={"period": kind, "unaudited": True, "table": title},
+                extra={"period": kind, "unaudited": True, "table": title}
+                | ({"exhibit": source.exhibit} if source.exhibit else {}),
             )
             if key in facts and facts[key].value != fact.value:
                 clashes.add(key)
@@ -429,7 +431,8 @@ def _from_submission(raw: bytes, path: Path, ticker: str | None) -> list[Fact]:
             skipped(f"{where}: plain-text exhibit; its tables are not read for facts")
             continue
         try:
-            facts += facts_from_html(load_html(text, Path(f"{path}#{part.filename}")), source, where)
+            soup = load_html(text, Path(f"{path}#{part.filename}"))
+            facts += facts_from_html(soup, replace(source, exhibit=part.type.upper()), where)
         except SourceError as e:
             skipped(f"{where}: {e}")
     return facts

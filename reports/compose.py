@@ -150,6 +150,7 @@ class ComposeInput:
     retriever: Retriever | None = None
     facts: FactsTable | None = None  # annual table with derived rows; `.quarterly` when 10-Q facts exist
     facts_n: int = 0  # global number of the facts source (0: no facts)
+    release_n: int = 0  # global number of the earnings-release source (0: no release table)
     fact_refs: list[FactRef] = field(default_factory=list)  # every exact figure, by line and period
     allowed: Callable[[Passage], bool] = lambda _p: True  # input moderation's verdict per passage
     encode: Callable[[list[str]], object] | None = None  # texts -> unit vectors (ranking)

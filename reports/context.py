@@ -22,6 +22,7 @@ from rag.types import Passage
 from reports.compose import COMPOSERS, ComposeInput, SectionPlan, SourceBook, Unit, excerpt
 from reports.financials import fact_refs
 from reports.model import DroppedPassage, FactsTable, InputVerdict, SourceRef
+from reports.render import edgar_url
 from reports.spec import SectionSpec
 from reports.stories import build_stories
 from reports.trim import PromptBudget
@@ -170,6 +171,21 @@ def build_context(
             excerpt=excerpt(facts_text),
         )
 
+    release = facts.release if facts is not None else None
+    release_n = 0
+    if release is not None and release.rows:  # its figures cite the 8-K, not the XBRL facts
+        release_n = book.add_ref(
+            passage_id=f"release:{ticker}:{release.accession}",
+            corpus="facts",
+            ticker=ticker,
+            form="8-K",
+            date=release.filed,
+            title=f"{company} earnings release ({release.form}, unaudited) filed {release.filed}",
+            section="",
+            url=edgar_url(release.accession, cik) or "",
+            excerpt=excerpt(release.source),
+        )
+
     refs = fact_refs(facts)
     screened = _Screen(screen)
     retrieved = {spec.key: retriever.search(list(spec.queries), ticker, company, as_of) for spec in specs}
@@ -208,6 +224,7 @@ def build_context(
             retriever=retriever,
             facts=facts,
             facts_n=facts_n,
+            release_n=release_n,
             fact_refs=refs,
             allowed=screened.allowed,
             encode=encode,

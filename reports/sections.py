@@ -28,6 +28,7 @@ from reports.compose import (
 )
 from reports.facts_view import money
 from reports.financials import annual_sentences, quarter_sentences
+from reports.release import release_sentences
 from reports.stories import Story
 
 MAX_RISKS = 5
@@ -47,8 +48,11 @@ def compose_financials(inp: ComposeInput) -> SectionPlan:
             note=f"No XBRL financial facts were available for {inp.company} as of {inp.as_of}, "
             "so this section states nothing and nothing was generated.",
         )
-    paras = annual_sentences(inp.facts, inp.company) + quarter_sentences(inp.facts.quarterly)
+    paras = annual_sentences(inp.facts, inp.company, release=False) + quarter_sentences(inp.facts.quarterly)
     lead = [code_paragraph(p, inp.facts_n, facts=inp.fact_refs) for p in paras]
+    # the earnings release last (it is the newest period) and citing the 8-K it comes from
+    release_n = inp.release_n or inp.facts_n
+    lead += [code_paragraph(p, release_n, facts=inp.fact_refs) for p in release_sentences(inp.facts.release)]
     units = model_units(inp, list(inp.hits))
     return _plan(inp, lead=lead, units=units)
 

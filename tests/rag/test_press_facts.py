@@ -102,6 +102,7 @@ def test_release_inside_a_full_submission(tmp_path):
     assert skips == []
     assert {(f.line, (f.period_start, f.period_end)): f.value for f in facts} == BKE_TABLE
     assert {(f.ticker, f.accession, f.filed) for f in facts} == {("BKE", "0000885245-24-000071", "2024-11-22")}
+    assert {f.extra["exhibit"] for f in facts} == {"EX-99.1"}  # the part's TYPE names the exhibit
 
 
 @pytest.mark.parametrize(

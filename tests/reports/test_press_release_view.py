@@ -217,12 +217,12 @@ def test_a_release_read_from_the_full_submission_links_its_edgar_filing(tmp_path
     path.write_bytes(gzip.compress(raw))
     table = report_facts(XBRL_OLDER + facts_from_press_release(path))
     rel = table.release
-    assert (rel.accession, rel.form) == ("0000885245-24-000071", "8-K EX-99")  # exhibit number not recorded
+    assert (rel.accession, rel.form) == ("0000885245-24-000071", "8-K EX-99.1")  # from the part's TYPE
     url = "https://www.sec.gov/Archives/edgar/data/885245/000088524524000071/"
     assert edgar_url(rel.accession, "0000885245") == url
     md, html = render_markdown(_report(table)), render_html(_report(table))
     assert f"(<{url}>)" in md and f'<a href="{url}" rel="noopener noreferrer">filing on EDGAR</a>' in html
-    assert "Latest earnings release (unaudited, 8-K EX-99 filed 2024-11-22)" in md
+    assert "Latest earnings release (unaudited, 8-K EX-99.1 filed 2024-11-22)" in md
     assert edgar_url(rel.accession, "") is None and edgar_url(BKE.name, "0000885245") is None
 
 
@@ -234,3 +234,29 @@ def test_release_sentences_need_a_quarter_or_year_column(table):
     assert release_sentences(None) == []
     (para,) = release_sentences(table.release)
     assert para == [SENTENCE]
+
+
+def test_in_the_report_context_the_release_paragraph_comes_last_and_cites_the_8k(tmp_path, table):
+    """The release sentence is numbered against its own source (the 8-K), not the XBRL facts, and
+    follows the annual and quarter paragraphs: it is the newest period."""
+    from rag.retrieve import Retriever
+    from reports.context import build_context
+    from reports.facts_view import facts_prompt_text
+    from reports.spec import SECTIONS
+    from tests.fakes import HashEmbedder
+    from tests.rag.test_store_retrieve import _doc, _store
+
+    emb = HashEmbedder()
+    _store(tmp_path, emb, [_doc("BKE", "Buckle operates specialty retail stores selling denim.", n=1)])
+    ctx = build_context(
+        "BKE", "The Buckle, Inc.", "0000885245", "2024-12-01", Retriever(tmp_path, emb),
+        list(SECTIONS.values()), table, facts_prompt_text(table), "run1",
+    )  # fmt: skip
+    lead = next(p for p in ctx.sections if p.key == "financials").lead
+    by_n = {s.n: s for s in ctx.sources}
+    assert lead[-1].text.startswith("According to the company's earnings release (unaudited)")
+    (cited,) = lead[-1].citations
+    assert (by_n[cited].form, by_n[cited].date) == ("8-K", "2024-11-22")
+    assert by_n[cited].title == "The Buckle, Inc. earnings release (8-K EX-99.1, unaudited) filed 2024-11-22"
+    assert all(by_n[n].form == "XBRL" for p in lead[:-1] for n in p.citations)
+    assert not lead[-1].numbers_unverified and not lead[-1].numbers_mismatched
