@@ -1,6 +1,6 @@
 """`researchdesk` command line: ingest, run (nightly flow), report TICKER.
 
-    researchdesk ingest [--rebuild]
+    researchdesk ingest [--rebuild] [--json]
     researchdesk fetch [--tickers AAPL,NVDA] [--forms 10-K,10-Q,8-K]
     researchdesk run [--tickers AAPL,NVDA] [--as-of 2025-06-01] [--no-ingest] [--fresh]
     researchdesk report AAPL [--as-of 2025-06-01] [--fresh]
@@ -12,8 +12,13 @@
 A second `run`/`report` with the same tickers and date resumes the first one's run folder: reports
 already published are kept, stored sections are not generated again (`--fresh` starts over).
 
+Every command takes `--debug` (before or after the subcommand) to show full tracebacks.
+
 Exit status: 0 all reports written, 1 some tickers failed (named on stderr and in the manifest),
-2 bad usage or configuration. Errors the user can fix print as one line, without a traceback.
+2 bad usage or configuration (a bad flag or date, an unknown ticker, a missing data folder),
+3 internal error (a bug: the one line names the exception; `--debug` shows the traceback).
+Errors print as one line `error: ...`, without a traceback, and so do Prefect's log records of
+failed tasks and flows (flows/logs.py); `latest` moves only to a run that wrote a report.
 """
 
 from __future__ import annotations
@@ -21,26 +26,52 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 import time
+import traceback
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import flows  # noqa: F401  (sets the offline Prefect environment before Prefect is imported)
+
+if TYPE_CHECKING:
+    from flows.settings import Settings
+
+# Shape of a ticker as SEC lists them (BRK-B, BF.B); checked before the list, so a path such as
+# `../etc` is refused as "not a ticker" instead of being looked up, or written into a file name.
+TICKER_RE = re.compile(r"^[A-Za-z][A-Za-z0-9.\-]{0,9}$")
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes are one `error:` line too, not argparse's usage block (`--help` shows it)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"error: {self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
 def _as_of(value: str) -> str:
     try:
         return date.fromisoformat(value).isoformat()
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"--as-of must be a date like 2025-06-01, not {value!r}") from exc
+        raise argparse.ArgumentTypeError(f"must be a date like 2025-06-01, not {value!r}") from exc
+
+
+def _debug_flag(parser: argparse.ArgumentParser, default: object = argparse.SUPPRESS) -> None:
+    """`--debug` on the main parser and on every subcommand; SUPPRESS keeps a subcommand that does
+    not repeat it from resetting `researchdesk --debug report X`."""
+    parser.add_argument("--debug", action="store_true", default=default, help="show full tracebacks")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="researchdesk", description=__doc__.split("\n")[0])
+    parser = _Parser(prog="researchdesk", description=__doc__.split("\n")[0])
+    _debug_flag(parser, default=False)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("ingest", help="refresh the indexes and facts from the data directory")
     p.add_argument("--rebuild", action="store_true", help="re-parse and re-embed everything")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object, last line")
     p = sub.add_parser("fetch", help="download new SEC filings and XBRL facts from EDGAR into the data dir")
     p.add_argument("--tickers", help="comma-separated tickers (default: watchlist from settings)")
     p.add_argument("--forms", help="comma-separated forms, e.g. 10-K,10-Q,8-K (default: settings)")
@@ -74,6 +105,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--questions", type=Path, required=True, help="questions JSONL (FinanceBench format)")
     e.add_argument("--docs", type=Path, required=True, help="folder of the PDFs (or with a pdfs/ subfolder)")
     e.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    for action in (sub, evals):
+        for command in action.choices.values():
+            _debug_flag(command)
     return parser
 
 
@@ -97,11 +131,12 @@ def _print_run(result: dict, seconds: float) -> int:
     for error in result["failed"].values():
         print(f"error: {error}", file=sys.stderr)
     print(f"open {result['run_dir']}/index.html")
-    return 1 if result["failed"] else 0
+    return EXIT_FAILED if result["failed"] else EXIT_OK
 
 
-def _preflight(need_tickers: bool = True) -> None:
-    """Check settings and the data folder before any flow starts, so mistakes are one clear line."""
+def _preflight(need_tickers: bool = True) -> Settings:
+    """Check settings and the data folder before any flow starts, so mistakes are one clear line;
+    returns the settings."""
     from pydantic import ValidationError
 
     from flows.settings import Settings
@@ -134,6 +169,36 @@ def _preflight(need_tickers: bool = True) -> None:
         )
     if need_tickers and not settings.company_tickers.is_file():
         raise ConfigError(f"{settings.company_tickers} is missing: the ticker -> CIK list is required")
+    return settings
+
+
+def _tickers_asked(args: argparse.Namespace) -> list[str]:
+    """The tickers named on the command line (`report`, `ask`, `run --tickers`); none for the watchlist."""
+    if args.command in ("report", "ask"):
+        return [args.ticker]
+    if args.command == "run" and args.tickers:
+        return [t.strip() for t in args.tickers.split(",") if t.strip()]
+    return []
+
+
+def check_tickers(tickers: list[str], company_tickers: Path) -> list[str]:
+    """Canonical tickers, or UnknownTickerError before any flow (and Prefect, and ingest) starts.
+
+    The shape first: `../etc` is "not a ticker", not a lookup; then SEC's company_tickers list,
+    whose error suggests close matches (rag/catalog.py).
+    """
+    if not tickers:  # the watchlist (settings) or a command that names none: nothing to check here
+        return []
+    from rag.catalog import load_companies, resolve
+    from rag.errors import UnknownTickerError
+
+    for ticker in tickers:
+        if not TICKER_RE.match(ticker):
+            raise UnknownTickerError(
+                f"{ticker!r} is not a ticker (1-10 letters, digits, '.' or '-', starting with a letter)"
+            )
+    companies = load_companies(company_tickers)
+    return [resolve(ticker, companies).ticker for ticker in tickers]
 
 
 def _eval_faithfulness(run_dir: Path, as_json: bool) -> int:
@@ -257,6 +322,30 @@ def _eval(args: argparse.Namespace) -> int:
     return _eval_faithfulness(args.run_dir, args.json)
 
 
+# Per-file statuses of the ingest summary (rag/ingest_report.py), in the order they are counted.
+FILE_STATUSES = ("parsed", "unchanged", "partly parsed", "failed", "set aside", "not recognised", "ignored")
+FILE_NOTICES = ("failed", "set aside", "not recognised")  # a line each: the user has to act on these
+
+
+def file_lines(summary: dict) -> list[str]:
+    """One line per file the user has to look at, and the count per status; nothing for a summary
+    written before ingest reported every file (no "files")."""
+    files = summary.get("files")
+    if not files:
+        return []
+    lines = [
+        f"  {f['status']:14} {f['file']}" + (f": {f['reason']}" if f.get("reason") else "")
+        for f in files
+        if f.get("status") in FILE_NOTICES
+    ]
+    counts: dict[str, int] = {}
+    for f in files:
+        counts[f.get("status", "?")] = counts.get(f.get("status", "?"), 0) + 1
+    order = [s for s in FILE_STATUSES if s in counts] + sorted(set(counts) - set(FILE_STATUSES))
+    lines.append("files: " + ", ".join(f"{counts[s]} {s}" for s in order))
+    return lines
+
+
 def _ingest(args: argparse.Namespace, started: float) -> int:
     from flows.ingest import ingest_flow
 
@@ -265,25 +354,28 @@ def _ingest(args: argparse.Namespace, started: float) -> int:
         print(f"warning: skipped {failure['file']}: {failure['error']}", file=sys.stderr)
     for skip in summary["skips"]:
         print(f"warning: partly skipped {skip['file']}: {skip['reason']}", file=sys.stderr)
+    for line in file_lines(summary):
+        print(line)
     print(
         f"ingest: {summary['documents']} new/changed documents, {summary['facts']} facts, "
         f"{len(summary['failures'])} files skipped, {len(summary['skips'])} parts skipped, "
         f"{time.perf_counter() - started:.1f}s"
     )
-    return 0
+    if args.json:
+        print(json.dumps(summary, default=str))
+    return EXIT_OK
 
 
-def _reports(args: argparse.Namespace, started: float) -> int:
+def _reports(args: argparse.Namespace, tickers: list[str], started: float) -> int:
     from flows.reports import RunFailed, nightly_reports, ticker_report
 
     try:
         if args.command == "run":
-            tickers = [t for t in args.tickers.split(",") if t.strip()] if args.tickers else None
             result = nightly_reports(
-                tickers=tickers, as_of=args.as_of, ingest=not args.no_ingest, resume=not args.fresh
+                tickers=tickers or None, as_of=args.as_of, ingest=not args.no_ingest, resume=not args.fresh
             )
         else:
-            result = ticker_report(args.ticker, as_of=args.as_of, resume=not args.fresh)
+            result = ticker_report(tickers[0], as_of=args.as_of, resume=not args.fresh)
     except RunFailed as exc:  # no report produced: the flow failed, the manifest says why
         result = exc.result
     return _print_run(result, time.perf_counter() - started)
@@ -292,16 +384,21 @@ def _reports(args: argparse.Namespace, started: float) -> int:
 def _command(args: argparse.Namespace, started: float) -> int:
     if args.command == "eval":  # evaluations read their own inputs: no data-folder preflight
         return _eval(args)
-    _preflight(need_tickers=args.command != "fetch")
+    settings = _preflight(need_tickers=args.command != "fetch")
+    tickers = check_tickers(_tickers_asked(args), settings.company_tickers)
     if args.command == "ask":
         from flows.ask import ask
 
-        return ask(args.ticker, args.question, args.session, args.json)
+        return ask(tickers[0], args.question, args.session, args.json)
+    if not args.debug:  # the commands below run Prefect flows: their failures as one line too
+        from flows.logs import install_one_line_errors
+
+        install_one_line_errors()
     if args.command == "fetch":
         return _fetch(args.tickers, args.forms)
     if args.command == "ingest":
         return _ingest(args, started)
-    return _reports(args, started)
+    return _reports(args, tickers, started)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -312,8 +409,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _command(args, time.perf_counter())
     except ResearchDeskError as exc:
+        if args.debug:
+            traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: say so in one line; --debug shows where
+        if args.debug:
+            traceback.print_exc()
+        print(
+            f"error: internal error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

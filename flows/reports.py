@@ -53,7 +53,7 @@ from models.presets import get_preset
 from models.screens import make_checks, screen
 from rag import facts as facts_mod
 from rag.catalog import load_companies, resolve
-from rag.errors import ResearchDeskError
+from rag.errors import NoDataError, ResearchDeskError
 from rag.ingest import FACTS_FILE, IngestSummary
 from rag.risk_factors import read_risk_factors
 from reports.assemble import assemble_report, verdict_reason
@@ -84,9 +84,12 @@ def build_context_task(ticker: str, as_of: str, run_id: str, audit_dir: Path) ->
     if critical:
         f = critical[0]
         raise ResearchDeskError(f"{company.ticker}: cannot use {settings.data_dir / f.file}: {f.error}")
+    facts_path = settings.index_dir / FACTS_FILE
+    if not facts_path.exists():  # e.g. `run --no-ingest` on a fresh var folder
+        raise NoDataError(f"nothing ingested yet ({facts_path} is missing): run `researchdesk ingest` first")
     facts = [  # point in time: only what had been filed by the report date
         f
-        for f in facts_mod.read_facts(settings.index_dir / FACTS_FILE)
+        for f in facts_mod.read_facts(facts_path)
         if f.ticker == company.ticker and (not f.filed or f.filed <= as_of)
     ]
     table = report_facts(facts) if facts else None

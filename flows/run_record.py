@@ -7,6 +7,7 @@ it writes is the run's audit record, so the flow's own file stays about running 
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,6 +28,16 @@ def model_label(generation: dict, model_id: str) -> str:
     return f"{generation.get('preset', preset)}@{generation.get('revision', revision)}"
 
 
+def link_latest(reports_dir: Path, run_id: str) -> None:
+    """Point `latest` at the run folder, replacing the old link in one rename: a reader (e.g.
+    `researchdesk eval faithfulness var/reports/latest`) never finds it missing."""
+    latest = reports_dir / "latest"
+    tmp = reports_dir / f".latest-{run_id}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(run_id)
+    os.replace(tmp, latest)
+
+
 def finish_run(
     *,
     run_id: str,
@@ -44,7 +55,11 @@ def finish_run(
     seconds: dict[str, float],
     settings: Settings,
 ) -> RunManifest:
-    """Write the run's manifest, index page, `latest` link and artifacts; returns the manifest."""
+    """Write the run's manifest, index page, `latest` link and artifacts; returns the manifest.
+
+    `latest` moves only when the run published at least one report: a failed run (nothing
+    ingested, every ticker unknown) must not hide the last run that has reports.
+    """
     run_dir: Path = settings.reports_dir / run_id
     entries: list[RunEntry] = []
     records: dict[str, dict] = {}
@@ -56,7 +71,7 @@ def finish_run(
         else:
             entries.append(RunEntry(**outs[ticker]["entry"]))
             records[ticker] = outs[ticker]["record"]
-    published = len(tickers) - len(failures)
+    published = sum(1 for ticker in tickers if ticker in outs and ticker not in failures)
     model = model_label(generation, model_id)
     manifest = RunManifest(
         run_id=run_id,
@@ -99,8 +114,7 @@ def finish_run(
         timings={k: round(v, 1) for k, v in timings.items()},
     )
     write_index(summary, run_dir)
-    latest = settings.reports_dir / "latest"
-    latest.unlink(missing_ok=True)
-    latest.symlink_to(run_id)
+    if published:  # a run that wrote nothing keeps its folder, but `latest` stays on the last good one
+        link_latest(settings.reports_dir, run_id)
     publish_run_artifacts(manifest.model_dump(), run_dir, seconds, settings.report_base_url)
     return manifest

@@ -172,7 +172,9 @@ def skip_published(run: ReportRun) -> None:
             run.outs[ticker] = record
             record["record"]["resumed"] = True
             get_run_logger().info("%s: published by an earlier attempt of %s; kept as is", ticker, run.run_id)
-    if run.resuming:  # what the earlier attempt generated and moderated stays in the audit files
+    # what the earlier attempt generated and moderated stays in the audit files; an attempt that
+    # failed before its first generation job finished wrote none, and there is nothing to reuse
+    if run.resuming and (run.audit_dir / "completions.jsonl").is_file():
         run.completions = read_completions(run.audit_dir / "completions.jsonl")
         run.verdicts = _read_json(run.audit_dir / "moderation.json", {})
 

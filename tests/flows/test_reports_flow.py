@@ -91,7 +91,7 @@ def test_flagged_section_is_withheld(fakes, sample_data: Path):
 
 
 def test_cli_exit_status_and_one_line_errors(fakes, capsys):
-    assert main(["report", "ZZZZ"]) == 1
+    assert main(["report", "ZZZZ"]) == 2  # refused before the flow starts: bad usage
     err = capsys.readouterr().err
     assert "ZZZZ" in err and "Traceback" not in err
     assert main(["ingest"]) == 0
