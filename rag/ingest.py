@@ -138,7 +138,11 @@ def _index_corpus(
     texts = [p.text for _, ps in chunked for p in ps]
     if texts:
         progress(f"embed {corpus}: {len(texts)} passages from {len(todo)} documents")
-        vectors = embedder.encode(texts, progress=lambda d, n, c=corpus: progress(f"  {c} {d}/{n}"))
+
+        def embedded(done: int, total: int) -> None:
+            progress(f"  {corpus} {done}/{total}")
+
+        vectors = embedder.encode(texts, progress=embedded)
         offset = 0
         for doc, passages in chunked:
             stats.merge(store.upsert(doc, passages, vectors[offset : offset + len(passages)]))
