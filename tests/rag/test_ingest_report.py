@@ -29,6 +29,7 @@ PLACED = {
     "sec/filings/bke-8-k.BuckleInc.8-K.EX99.1.html.gz": FIXTURES / "sec8k/bke-8-k.BuckleInc.8-K.EX99.1.html.gz",
     "sec/xbrl/tsla-20240630_htm.xml.gz": FIXTURES / "xbrl/tsla-20240630_htm.xml.gz",
     "news/TSLA.csv.gz": DATA / "news/TSLA.csv.gz",
+    "sec/filings/wfc-10-k-2025-02-25.html.gz": FIXTURES / "incorporation/wfc-10-k-2025-02-25.html.gz",
     # what else lands in a data folder
     "sec/xbrl/amzn-20221231_htm.xml.gz": FIXTURES / "xbrl/amzn-20221231_htm.xml.gz",
     "filings/amzn-20221231_htm.xml.gz": FIXTURES / "xbrl/amzn-20221231_htm.xml.gz",
@@ -77,6 +78,16 @@ def test_what_the_sources_read_is_parsed_with_every_use_named(run):
     assert entries["sec/xbrl/tsla-20240630_htm.xml.gz"].sources == ["xbrl-instance"]
     assert entries["news/TSLA.csv.gz"].sources == ["news"]
     assert entries["sec/company_tickers.json.gz"].sources == ["company-tickers"]
+
+
+def test_a_10k_whose_statements_are_incorporated_by_reference_says_so_and_gives_no_facts(run):
+    _, index, summary = run
+    entry = _by_file(summary)["sec/filings/wfc-10-k-2025-02-25.html.gz"]
+    assert entry.status == "partly parsed"
+    assert "financial statements incorporated by reference" in entry.reason
+    assert "WFC" not in summary.facts_tickers
+    skip = next(s for s in summary.skips if s.file == entry.file)
+    assert skip.ticker == "WFC"  # the report for WFC repeats it in its data notes (flows/reports.py)
 
 
 def test_a_corrupt_download_is_failed_with_the_parser_reason(run):
