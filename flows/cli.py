@@ -201,40 +201,6 @@ def check_tickers(tickers: list[str], company_tickers: Path) -> list[str]:
     return [resolve(ticker, companies).ticker for ticker in tickers]
 
 
-def _eval_faithfulness(run_dir: Path, as_json: bool) -> int:
-    from rag.errors import ConfigError
-    from reports.audit import faithfulness
-    from reports.manifest import load_manifest
-
-    path = run_dir / "manifest.json"
-    try:
-        result = faithfulness(load_manifest(path))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path} not found: pass a run folder such as var/reports/latest") from exc
-    except (ValueError, KeyError) as exc:
-        raise ConfigError(f"{path}: not a researchdesk run manifest ({exc})") from exc
-
-    def line(name: str, r: dict) -> str:
-        ratio = "n/a" if r["cited_paragraph_ratio"] is None else f"{100 * r['cited_paragraph_ratio']:.0f}%"
-        sup = r.get("supported_sentence_ratio")
-        supported = "n/a" if sup is None else f"{100 * sup:.0f}%"
-        return (
-            f"  {name:8} paragraphs {r['paragraphs']:3}  cited {ratio:>4}  model sentences "
-            f"{r.get('model_sentences', 0):3} supported {supported:>4}  invalid citations "
-            f"{r['invalid_citations']}  numbers verified {r['numbers_verified']}, "
-            f"unverified {r['numbers_unverified']}  cut at limit {r.get('cut_at_limit', 0)}  "
-            f"sentences not published {r.get('sentences_dropped', 0)}"
-        )
-
-    print(f"faithfulness of run {result['run_id']}")
-    for ticker, r in result["reports"].items():
-        print(line(ticker, r))
-    print(line("overall", result["overall"]))
-    if as_json:
-        print(json.dumps(result))
-    return 0
-
-
 def _fetch(tickers: str | None, forms: str | None) -> int:
     """Live EDGAR download; the User-Agent is checked before the flow (and Prefect) starts."""
     from flows.settings import Settings
@@ -258,72 +224,6 @@ def _fetch(tickers: str | None, forms: str | None) -> int:
     return 1 if any(r["failed"] for r in summary["tickers"].values()) else 0
 
 
-def _eval_retrieval(args: argparse.Namespace) -> int:
-    """Ingest the PDFs into a throw-away index with the configured embedder and print hit@k per stage."""
-    import dataclasses
-    from functools import partial
-
-    from pydantic import ValidationError
-
-    from flows.resources import shared_embedder
-    from flows.settings import Settings
-    from rag.embedding import CachedEncoder
-    from rag.errors import ConfigError
-    from rag.evaluate import MODES, evaluate_retrieval
-    from rag.hybrid import DEFAULT_WEIGHTS
-
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        raise ConfigError(f"invalid setting: {exc.errors()[0]['msg']}") from exc
-    chosen = {
-        "lexical": args.lexical_weight,
-        "statement": args.statement_weight,
-        "period": args.period_weight,
-    }
-    weights = dataclasses.replace(DEFAULT_WEIGHTS, **{k: v for k, v in chosen.items() if v is not None})
-    progress = partial(print, file=sys.stderr)  # progress on stderr keeps stdout's last line the JSON
-    # Vectors are cached by text under var/cache: a second evaluation of the same PDFs embeds nothing.
-    cache = settings.var_dir / "cache" / "eval-embeddings"
-    embedder = CachedEncoder(shared_embedder(settings.embedder), cache)
-    result = evaluate_retrieval(args.questions, args.docs, embedder, progress=progress, weights=weights)
-    for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    print(
-        f"retrieval: {result.questions} questions ({result.skipped} skipped), {result.documents} documents, "
-        f"{result.passages} passages, {result.model}, {result.seconds:.1f}s"
-    )
-    last = list(result.stages)[-1]
-    for q in result.per_question:
-        ranks = "  ".join(f"{m} {q[last][m] or '-':>2}" for m in MODES)
-        print(f"  {q['id']:24} {q['doc']:22} page {','.join(map(str, q['pages'])):8} rank {ranks}")
-    ks = list(next(iter(result.stages.values())))
-    print(f"  {'stage':12} " + " ".join(f"{k + ' ' + m:>15}" for k in ks for m in MODES))
-    for stage, hits in result.stages.items():
-        print(f"  {stage:12} " + " ".join(f"{hits[k][m]:15.2f}" for k in ks for m in MODES))
-    print(f"  {last} (the production ranking):")
-    print(f"  {'':8} {'per_doc':>8} {'shared':>8}")
-    for key, row in result.hits.items():
-        print(f"  {key:8} {row['per_doc']:8.2f} {row['shared']:8.2f}")
-    per_question = result.summary()["seconds_per_question"] * 1000
-    print(f"  weights: {result.weights}; search {per_question:.0f} ms/question")
-    if args.json:
-        print(json.dumps(result.summary()))
-    return 0
-
-
-def _eval(args: argparse.Namespace) -> int:
-    if args.what == "retrieval":
-        return _eval_retrieval(args)
-    if args.what == "answers":
-        from flows.ask import eval_answers
-
-        return eval_answers(args.questions, args.docs, args.json)
-    return _eval_faithfulness(args.run_dir, args.json)
-
-
-# Per-file statuses of the ingest summary (rag/ingest_report.py), in the order they are counted.
-FILE_STATUSES = ("parsed", "unchanged", "partly parsed", "failed", "set aside", "not recognised", "ignored")
 FILE_NOTICES = ("failed", "set aside", "not recognised")  # a line each: the user has to act on these
 
 
@@ -341,7 +241,9 @@ def file_lines(summary: dict) -> list[str]:
     counts: dict[str, int] = {}
     for f in files:
         counts[f.get("status", "?")] = counts.get(f.get("status", "?"), 0) + 1
-    order = [s for s in FILE_STATUSES if s in counts] + sorted(set(counts) - set(FILE_STATUSES))
+    from rag.ingest_report import STATUSES
+
+    order = [s for s in STATUSES if s in counts] + sorted(set(counts) - set(STATUSES))
     lines.append("files: " + ", ".join(f"{counts[s]} {s}" for s in order))
     return lines
 
@@ -383,7 +285,9 @@ def _reports(args: argparse.Namespace, tickers: list[str], started: float) -> in
 
 def _command(args: argparse.Namespace, started: float) -> int:
     if args.command == "eval":  # evaluations read their own inputs: no data-folder preflight
-        return _eval(args)
+        from flows.cli_eval import run_eval
+
+        return run_eval(args)
     settings = _preflight(need_tickers=args.command != "fetch")
     tickers = check_tickers(_tickers_asked(args), settings.company_tickers)
     if args.command == "ask":

@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 
 SUMMARY_FILE = "ingest_summary.json"
 
-STATUSES = ("parsed", "unchanged", "partly parsed", "failed", "set aside", "ignored", "not recognised")
+STATUSES = ("parsed", "unchanged", "partly parsed", "failed", "set aside", "not recognised", "ignored")
 
 
 @dataclass
