@@ -28,6 +28,8 @@ LABELS = {line: line.replace("_", " ").capitalize() for line in LINES} | {
 
 # Rows per industry, in the order a report shows them. "general" is the industrial/consumer table
 # every existing report has; it must not change, so it lists exactly the original lines.
+# The income lines a 10-Q quarter and an earnings release both print: the quarter tables show these.
+INCOME_LINES = ("revenue", "gross_profit", "operating_income", "net_income", "eps_diluted")
 GENERAL = "general"
 BANK = "bank"
 INSURER = "insurer"

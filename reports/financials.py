@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from rag.facts import QUARTER_DAYS, period_days
-from rag.statements import audited, fiscal_quarter
+from rag.statements import INCOME_LINES, LABELS, audited, fiscal_quarter
 from rag.types import Fact
 from reports.facts_view import money
 from reports.model import FactRow, FactsTable
@@ -48,14 +48,8 @@ _INDUSTRY_RATIOS = (
     ("efficiency_ratio", "the efficiency ratio"),  # noninterest expense / revenue, as the facts table says
     ("loss_ratio", "the loss ratio (policyholder benefits and claims as a share of premiums earned)"),
 )
-QUARTER_LINES = ("revenue", "gross_profit", "operating_income", "net_income", "eps_diluted")
-QUARTER_LABELS = {
-    "revenue": "Revenue",
-    "gross_profit": "Gross profit",
-    "operating_income": "Operating income",
-    "net_income": "Net income",
-    "eps_diluted": "Diluted EPS",
-}
+QUARTER_LINES = INCOME_LINES
+QUARTER_LABELS = {line: LABELS[line] for line in QUARTER_LINES}
 _FLAT = 0.05  # |change| below this (percent) reads "unchanged": 0.0% would look like a bug
 
 

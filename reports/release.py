@@ -15,19 +15,13 @@ from collections import defaultdict
 from datetime import date, timedelta
 
 from rag.facts import ANNUAL_DAYS, QUARTER_DAYS, period_days
-from rag.statements import UNAUDITED_SOURCES, audited, fiscal_quarter
+from rag.statements import INCOME_LINES, LABELS, UNAUDITED_SOURCES, audited, fiscal_quarter
 from rag.types import Fact
 from reports.facts_view import money
 from reports.model import FactRow, FactsTable
 
-RELEASE_LINES = ("revenue", "gross_profit", "operating_income", "net_income", "eps_diluted")
-RELEASE_LABELS = {
-    "revenue": "Revenue",
-    "gross_profit": "Gross profit",
-    "operating_income": "Operating income",
-    "net_income": "Net income",
-    "eps_diluted": "Diluted EPS",
-}
+RELEASE_LINES = INCOME_LINES  # what an earnings release's income statement prints
+RELEASE_LABELS = {line: LABELS[line] for line in RELEASE_LINES}
 _KINDS = ("quarter", "annual", "ytd")  # column groups, in the order the table shows them
 _EXHIBIT_RE = re.compile(r"EX-?99[._-]?(\d{1,2})", re.I)
 

@@ -79,10 +79,9 @@ def test_shared_copy_reads_the_same_as_the_fixture():
     assert [(f.line, f.period_end, f.value) for f in shared] == [(f.line, f.period_end, f.value) for f in fixture]
 
 
-def test_release_inside_a_full_submission(tmp_path):
-    """Path (b): the real exhibit file is EDGAR's own <DOCUMENT> block (TYPE EX-99.1, SEQUENCE 2);
-    put after a header and a primary document it is a submission. Filed date and accession come
-    from the header."""
+def bke_submission(folder: Path) -> Path:
+    """The real exhibit file is EDGAR's own <DOCUMENT> block (TYPE EX-99.1, SEQUENCE 2); put after a
+    header and a primary document it is a full submission (`<folder>/bke-8-k.<accession>.txt.gz`)."""
     exhibit = gzip.decompress(BKE.read_bytes())
     assert exhibit.startswith(b"<DOCUMENT>\n<TYPE>EX-99.1\n<SEQUENCE>2\n")
     raw = (
@@ -96,8 +95,14 @@ def test_release_inside_a_full_submission(tmp_path):
         + (b"" if exhibit.rstrip().endswith(b"</DOCUMENT>") else b"\n</DOCUMENT>")
         + b"\n</SEC-DOCUMENT>\n"
     )
-    path = tmp_path / "bke-8-k.0000885245-24-000071.txt.gz"
+    path = folder / "bke-8-k.0000885245-24-000071.txt.gz"
     path.write_bytes(gzip.compress(raw))
+    return path
+
+
+def test_release_inside_a_full_submission(tmp_path):
+    """Path (b): the release inside a full submission. Filed date and accession come from the header."""
+    path = bke_submission(tmp_path)
     facts, skips = _facts(path)
     assert skips == []
     assert {(f.line, (f.period_start, f.period_end)): f.value for f in facts} == BKE_TABLE

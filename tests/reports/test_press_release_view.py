@@ -12,7 +12,6 @@ on them. The same-quarter case gives XBRL the release's own Q3 figures, as the 1
 from __future__ import annotations
 
 import dataclasses
-import gzip
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from reports.model import Paragraph, Report, SectionReport
 from reports.numbers import check_sentence
 from reports.release import release_sentences
 from reports.render import edgar_url, render_html, render_markdown
+from tests.rag.test_press_facts import bke_submission
 
 ROOT = Path(__file__).resolve().parents[2]
 BKE = ROOT / "tests" / "fixtures" / "sec8k" / "bke-8-k.BuckleInc.8-K.EX99.1.html.gz"
@@ -203,18 +203,7 @@ def test_markdown_and_html_label_the_release_table_and_show_its_exact_figures(ta
 
 def test_a_release_read_from_the_full_submission_links_its_edgar_filing(tmp_path):
     """The same exhibit inside EDGAR's submission carries the accession number: the report links it."""
-    exhibit = gzip.decompress(BKE.read_bytes()).rstrip()
-    raw = (
-        b"<SEC-DOCUMENT>0000885245-24-000071.txt : 20241122\n<SEC-HEADER>\n"
-        b"ACCESSION NUMBER:\t\t0000885245-24-000071\nCONFORMED SUBMISSION TYPE:\t8-K\n"
-        b"CONFORMED PERIOD OF REPORT:\t20241122\nFILED AS OF DATE:\t\t20241122\n"
-        b"\t\tCOMPANY CONFORMED NAME:\t\t\tBUCKLE INC\n</SEC-HEADER>\n"
-        b"<DOCUMENT>\n<TYPE>8-K\n<SEQUENCE>1\n<FILENAME>bke.htm\n<TEXT>\n"
-        b"<html><body><p>Item 2.02</p></body></html>\n</TEXT>\n</DOCUMENT>\n"
-        + exhibit + (b"" if exhibit.endswith(b"</DOCUMENT>") else b"\n</DOCUMENT>") + b"\n</SEC-DOCUMENT>\n"
-    )  # fmt: skip
-    path = tmp_path / "bke-8-k.0000885245-24-000071.txt.gz"
-    path.write_bytes(gzip.compress(raw))
+    path = bke_submission(tmp_path)
     table = report_facts(XBRL_OLDER + facts_from_press_release(path))
     rel = table.release
     assert (rel.accession, rel.form) == ("0000885245-24-000071", "8-K EX-99.1")  # from the part's TYPE
