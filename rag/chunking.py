@@ -353,6 +353,7 @@ def chunk_document(doc: Document, max_words: int = MAX_WORDS, max_tokens: int = 
                     text=text,
                     ordinal=len(passages),
                     page=section.page,  # sections never span pages, so neither do passages
+                    filed=doc.filed,
                 )
             )
     return passages

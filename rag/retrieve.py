@@ -122,8 +122,9 @@ class Retriever:
     def _mask(self, store: CorpusStore, query: SourceQuery, ticker: str, as_of: str) -> np.ndarray:
         tickers = store.table["ticker"]
         mask = (tickers == ticker) | (tickers == "") if query.include_general else tickers == ticker
-        if as_of:  # point in time: nothing published after the report date (undated passages pass)
-            dates = store.table["date"].str.slice(0, 10)
+        if as_of:  # point in time: nothing public after the report date (undated passages pass)
+            filed = store.table["filed"]  # an 8-K is dated by its event, but public once filed
+            dates = filed.where(filed != "", store.table["date"]).str.slice(0, 10)
             mask = mask & ((dates == "") | (dates <= as_of[:10]))
         if query.sections:
             titles = store.table["section"].str.lower()

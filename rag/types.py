@@ -34,12 +34,15 @@ class Document:
     ticker: str  # upper-case; "" for general (non-company) documents
     source: str  # "sec" | "news" | "wikipedia"
     form: str  # "10-K", "10-Q", "news", "wiki"
-    date: str  # ISO date (filing date, publication date); "" if unknown
+    date: str  # ISO date (filing date, publication date; an 8-K's event date); "" if unknown
     title: str
     url: str
     sections: list[Section]
     content_digest: str  # digest of the raw input file/record, for incremental ingest and audit
     path: str = ""  # input file the document came from (for error messages and audit)
+    # When it became public, where that differs from `date`: an 8-K is dated by its event but was
+    # filed up to four business days later, and a point-in-time report must not see it before then.
+    filed: str = ""
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class Passage:
     text: str
     ordinal: int = 0  # position within the document, keeps reading order
     page: int = -1  # 0-based PDF page (FinanceBench's evidence_page_num); -1 for unpaged sources
+    filed: str = ""  # Document.filed: public from this date ("" = from `date`)
 
     def to_row(self) -> dict:
         return asdict(self)

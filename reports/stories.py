@@ -266,7 +266,7 @@ def build_stories(
     tick = re.compile(rf"(?<!\w)\$?{re.escape(ticker.upper())}(?!\w)") if ticker else never
     by_doc: dict[str, list[Passage]] = {}
     for p in passages:
-        if not as_of or not p.date or p.date[:10] <= as_of[:10]:
+        if not as_of or not (p.filed or p.date) or (p.filed or p.date)[:10] <= as_of[:10]:
             by_doc.setdefault(p.doc_id, []).append(p)
     arts = [_article(sorted(ps, key=lambda p: p.ordinal), names, tick) for ps in by_doc.values()]
     arts.sort(key=lambda a: (a.when or datetime.min, a.headline, a.passages[0].doc_id))

@@ -307,6 +307,7 @@ def parse_filing(path: Path, ticker: str | None = None) -> Document:
         source="sec",
         form=form,
         date=date,
+        filed=filed if filed != date else "",
         title=" ".join(
             w for w in (meta.company, form, exhibit and f"EX-{exhibit}", filed and f"filed {filed}") if w
         ),

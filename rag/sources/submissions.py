@@ -267,6 +267,7 @@ def parse_submission_bytes(raw: bytes, path: Path) -> list[Document]:
                 source="sec",
                 form=form,
                 date=date,
+                filed=header.filed if header.filed != date else "",
                 title=f"{company} {label} filed {header.filed}" if header.filed else f"{company} {label}",
                 url=f"https://www.sec.gov/Archives/edgar/data/{folder}/{name}" if folder else path.name,
                 sections=sections,

@@ -470,6 +470,13 @@ def test_registry_and_ingest_with_a_truncated_and_an_unusable_submission(tmp_pat
         ("NVDA", "8-K", "2026-03-02")
     }
     assert all(h.passage.section.startswith("Item 5.02.") for h in hits)
+    # dated by its event (March 2) but public only once filed (March 6): a report as of March 4 must
+    # not see it, one as of March 6 does
+    retriever = Retriever(tmp_path / "index", emb)
+    assert {p.filed for p in retriever.passages("filings", "NVDA")} == {"2026-03-06"}
+    assert retriever.passages("filings", "NVDA", as_of="2026-03-04") == []
+    assert len(retriever.passages("filings", "NVDA", as_of="2026-03-06")) == 4
+    assert retriever.search(list(SECTIONS["developments"].queries), "NVDA", "NVIDIA", as_of="2026-03-05") == []
 
 
 SHARED_8K = Path("/work/shared/data/sec/8-K")
