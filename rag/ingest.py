@@ -71,6 +71,25 @@ def discover(data_dir: Path, sources: Collection[str] | None = None) -> list[tup
     ]
 
 
+def _other_embedder(index_dir: Path, embedder: Embedder) -> list[str]:
+    """Corpora whose saved store was built by another embedder (model, backend or precision).
+
+    Such a store opens empty (rag/store.py), so its documents must be parsed again even though
+    their files did not change; otherwise an upgrade that changes the embedder would leave the
+    index empty while files.json says everything is up to date.
+    """
+    stale = []
+    for corpus in sorted({spec.corpus for spec in SOURCES.values()}):
+        meta = index_dir / corpus / "meta.json"
+        try:
+            built = json.loads(meta.read_text()) if meta.exists() else None
+        except (OSError, ValueError):
+            built = None  # unreadable: CorpusStore.open says so
+        if built and (built.get("embedder") != embedder.signature or built.get("dim") != embedder.dim):
+            stale.append(corpus)
+    return stale
+
+
 def _parse_changed(
     data_dir: Path,
     sources: Collection[str] | None,
@@ -193,6 +212,10 @@ def ingest(
         kept = set(sources) | (FACTS_SOURCES if facts_too else set())
         summary.failures += [f for f in previous.failures if f.source not in kept]
         summary.skips += [s for s in previous.skips if s.source not in kept]
+    for corpus in _other_embedder(index_dir, embedder):  # its store is rebuilt: re-read its files
+        progress(f"{corpus}: index built by another embedder; re-embedding every {corpus} document")
+        files = {str(p.relative_to(data_dir)) for spec, p in discover(data_dir) if spec.corpus == corpus}
+        seen = {rel: d for rel, d in seen.items() if rel not in files}
     by_corpus, file_digests = _parse_changed(data_dir, sources, seen, previous, summary, progress)
     summary.timings["parse"] = time.perf_counter() - t0
 

@@ -89,7 +89,10 @@ class CorpusStore:
             return store
         meta = json.loads(meta_path.read_text())
         if meta.get("embedder") != embedder or meta.get("dim") != dim:
-            return store  # built by another embedder: everything is re-embedded on the next ingest
+            # built by another embedder: everything is re-embedded on the next ingest, and the store
+            # is saved even if this corpus has no documents left, so queries do not find the old one
+            store.unsaved = True
+            return store
         index = faiss.read_index(str(store.directory / "index.faiss"))
         table = pd.read_parquet(store.directory / "passages.parquet", engine="pyarrow")
         if index.ntotal != len(table):

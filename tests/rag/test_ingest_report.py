@@ -172,3 +172,26 @@ def test_the_worst_outcome_wins_when_stages_disagree_and_counts_follow_status_or
         ("failed", ["filings", "inline-xbrl"]),
     ]
     assert list(status_counts(entries)) == ["failed", "not recognised"]
+
+
+def test_an_index_built_by_another_embedder_is_rebuilt_even_though_no_file_changed(tmp_path):
+    """An upgrade that changes the embedder (model, backend, precision) must not leave an empty
+    index behind a files.json that says everything is up to date."""
+    from rag.retrieve import Retriever
+
+    class OtherBackend(HashEmbedder):
+        @property
+        def signature(self) -> str:
+            return super().signature + "|backend=other"
+
+    data = tmp_path / "data"
+    (data / "news").mkdir(parents=True)
+    shutil.copy(DATA / "news/TSLA.csv.gz", data / "news")
+    ingest(data, tmp_path / "index", HashEmbedder())
+    summary = ingest(data, tmp_path / "index", OtherBackend())
+    assert summary.files_skipped_unchanged == 0 and summary.documents > 100
+    assert summary.corpora["news"]["passages"] == summary.corpora["news"]["passages_added"] > 100
+    retriever = Retriever(tmp_path / "index", OtherBackend())
+    assert len(retriever.passages("news", "TSLA")) == summary.corpora["news"]["passages"]
+    again = ingest(data, tmp_path / "index", OtherBackend())  # and then incremental again
+    assert again.documents == 0 and again.files_skipped_unchanged == 1
