@@ -49,9 +49,11 @@ class _FactsCache:
     def read(self, path: Path, reader: Callable[[Path], list[Fact]], source: str) -> list[Fact]:
         rel = str(path.relative_to(self.data_dir))
         target = self.dir / f"{file_digest(path)}.parquet"
+        status = "unchanged"  # served from the cache: read by an earlier run, same bytes
         if target.exists():
             rows = facts_mod.read_facts(target)
         else:
+            status = "parsed"
             self.progress(f"facts {path.name}")
             with collect_skips() as notes:
                 rows = reader(path)
@@ -63,7 +65,7 @@ class _FactsCache:
             else:
                 facts_mod.write_facts(rows, target)
         if rows:
-            self.summary.ledger.record(rel, source, "parsed")
+            self.summary.ledger.record(rel, source, status)
         return rows
 
 
@@ -164,6 +166,7 @@ def build_risk_factors(
         try:
             key = digest(f"{file_digest(path)}:{path.name}:{risks_mod.VERSION}")
             target = cache / f"{key}.parquet"
+            status = "unchanged" if target.exists() else "parsed"
             if target.exists():
                 found = risks_mod.read_risk_parquet(target)
             else:
@@ -174,7 +177,7 @@ def build_risk_factors(
             summary.fail(data_dir, path, "risk-factors", str(exc))
             continue
         if found:
-            summary.ledger.record(rel, "risk-factors", "parsed")
+            summary.ledger.record(rel, "risk-factors", status)
         rows.extend(found)
     risks_mod.write_risk_factors(rows, index_dir / RISKS_FILE)
     return rows

@@ -133,6 +133,10 @@ def test_the_report_is_saved_and_read_back_and_a_second_run_says_unchanged(run):
     assert IngestSummary.read(index).files == summary.files
     again = _by_file(ingest(data, index, HashEmbedder()))
     assert again["news/TSLA.csv.gz"].status == "unchanged"
+    # facts served from the per-file cache are not "parsed" again either
+    assert again["sec/xbrl/tsla-20240630_htm.xml.gz"].status == "unchanged"
+    release = again["sec/filings/bke-8-k.BuckleInc.8-K.EX99.1.html.gz"]
+    assert (release.status, release.sources) == ("unchanged", ["filings", "press-release"])
     assert again["sec/filings/nvda-10-k-2025-02-26.html.gz"].status == "failed"  # still reported
     assert again["notes.docx"].status == "not recognised"
 
