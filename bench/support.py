@@ -1,6 +1,6 @@
 """Does a passage support a generated sentence? Lexical, window-embedding and combined scores.
 
-    python bench/support.py [--set tests/fixtures/support_labels.jsonl] [--min-precision 0.9]
+    python bench/support.py [--set tests/fixtures/support_labels.jsonl] [--min-precision 0.9] [--old-rows 210]
 
 The labelled set (tests/fixtures/support_labels.jsonl) holds hand-written sentences judged
 against real passages of the shipped sample (10-K/10-Q filings, news, Wikipedia), chunked as ingest
@@ -21,6 +21,11 @@ passage: the threshold is chosen on one half of the passages and applied to the 
 Last line (DESIGN convention): ours = F1 of combined at SUPPORT_THRESHOLD, baseline = F1 of the
 whole-passage cosine at its best (max-F1) threshold; with the precision rule it would score
 about 0, as no threshold of it reaches precision 0.9 with any recall.
+
+The roles rule (reports.support.role_mismatches) came after the first 210 rows (--old-rows): the
+run also scores every row without it ("before") and prints precision/recall at the configured
+thresholds before and after, on all rows, the first 210 and the rows appended since ("roles_rule"
+in the last line).
 """
 
 from __future__ import annotations
@@ -120,6 +125,27 @@ def whole_passage_cosine(rows: list[dict], encode: Callable[[list[str]], np.ndar
     return [float(vecs[index[s]] @ vecs[index[r["source"]]]) for s, r in zip(sentences, rows, strict=True)]
 
 
+def _no_roles(s: support.Signals) -> tuple[str, ...]:
+    return tuple(m for m in s.mismatches if m != "roles")
+
+
+def roles_table(
+    before: Sequence[float],
+    after: Sequence[float],
+    gold: Sequence[bool],
+    old_rows: int,
+    threshold: float = support.SUPPORT_THRESHOLD,
+) -> dict[str, dict[str, tuple[float, float]]]:
+    """(precision, recall) without and with the roles rule, on all rows, the old and the new ones."""
+    parts = {"all": slice(None), "old": slice(0, old_rows), "new": slice(old_rows, None)}
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    for name, scores in (("before", before), ("after", after)):
+        for part, cut in parts.items():
+            m = metrics(list(scores)[cut], list(gold)[cut], threshold)
+            out.setdefault(part, {})[name] = (round(m["precision"], 4), round(m["recall"], 4))
+    return out
+
+
 def _fmt(m: dict) -> str:
     return f"t={m['threshold']:.3f}  P={m['precision']:.3f}  R={m['recall']:.3f}  F1={m['f1']:.3f}"
 
@@ -129,6 +155,7 @@ def main() -> int:
     ap.add_argument("--set", type=Path, default=DEFAULT_SET)
     ap.add_argument("--min-precision", type=float, default=0.9)
     ap.add_argument("--errors", action="store_true", help="list the combined score's mistakes")
+    ap.add_argument("--old-rows", type=int, default=210, help="rows labelled before the roles rule")
     args = ap.parse_args()
 
     rows = load_rows(args.set)
@@ -160,6 +187,9 @@ def main() -> int:
         ],
         "combined-no-polarity-rule": [
             support.combine(s.lexical, s.embedding, s.missing_numbers, ()) for s in signals
+        ],
+        "combined-no-roles-rule": [
+            support.combine(s.lexical, s.embedding, s.missing_numbers, _no_roles(s)) for s in signals
         ],
     }
     results = {}
@@ -194,6 +224,21 @@ def main() -> int:
                     f"| {r['sentence'][:100]}"
                 )
 
+    roles = roles_table(variants["combined-no-roles-rule"], variants["combined"], gold, args.old_rows)
+    roles |= {
+        "lexical_" + k: v
+        for k, v in roles_table(
+            [support.combine(s.lexical, None, s.missing_numbers, _no_roles(s)) for s in lexical_only],
+            variants["lexical"],
+            gold,
+            args.old_rows,
+            support.LEXICAL_THRESHOLD,
+        ).items()
+    }
+    print(f"\nroles rule, P / R at the configured thresholds, before -> after (old: first {args.old_rows}):")
+    for k, v in roles.items():
+        print(f"  {k:>22}: " + "   ".join(f"{n} P {p:.3f} R {r:.3f}" for n, (p, r) in v.items()))
+
     # baseline at ITS best threshold (max F1): generous to it, as no threshold gives it
     # precision >= 0.9 with any recall to speak of
     ours, base = configured["f1"], results["baseline"]["best_f1"]["f1"]
@@ -218,6 +263,7 @@ def main() -> int:
         "baseline_precision": round(results["baseline"]["best_f1"]["precision"], 4),
         "baseline_recall": round(results["baseline"]["best_f1"]["recall"], 4),
         "baseline_at_0.55": {k: round(old[k], 4) for k in ("precision", "recall", "f1")},
+        "roles_rule": {k: {n: list(pr) for n, pr in v.items()} for k, v in roles.items()},
     }
     print(json.dumps(summary))
     return 0
