@@ -92,20 +92,29 @@ def _claim_candidate(text: str) -> tuple[list[tuple[str, list[int]]], str]:
 
 def _best_support(
     unit: UnitPlan, candidates: list[tuple[str, list[int]]], encode: Encode | None
-) -> dict[int, tuple[float, int]]:
-    """Per candidate, its best support score and the source giving it, in one batched pass: each
-    sentence against every source it cites (or, uncited, every source of the unit, for attribution)."""
+) -> dict[int, tuple[float, int, tuple[str, ...]]]:
+    """Per candidate, its best support score, the source giving it and that pair's rule mismatches
+    ("negation", "direction", "roles"), in one batched pass: each sentence against every source it
+    cites (or, uncited, every source of the unit, for attribution)."""
     pairs, index = [], []
     for i, (sentence, cited) in enumerate(candidates):
         for n in cited or sorted(unit.source_texts):
             pairs.append((_plain(sentence), unit.source_texts[n]))
             index.append((i, n))
     signals = support_signals(pairs, encode) if pairs else []
-    best: dict[int, tuple[float, int]] = {}
+    best: dict[int, tuple[float, int, tuple[str, ...]]] = {}
     for (i, n), sig in zip(index, signals, strict=True):
         if i not in best or sig.score > best[i][0]:
-            best[i] = (sig.score, n)
+            best[i] = (sig.score, n, tuple(sig.mismatches))
     return best
+
+
+# What a rule mismatch means, for the Audit's reason line (reports/support.py).
+_MISMATCH_WHY = {
+    "negation": "negates what the source says",
+    "direction": "says up where the source says down, or the reverse",
+    "roles": "changes what the source says caused what",
+}
 
 
 def check_unit(
@@ -159,7 +168,7 @@ def _verify(
         plain = _plain(sentence)
         if not plain:
             continue
-        score, n = best.get(i, (0.0, 0))
+        score, n, mismatches = best.get(i, (0.0, 0, ()))
         # figures first: "12% is in no source" says more than a low support score it causes
         sources = [unit.source_texts[c] for c in (cited or sorted(unit.source_texts))]
         numbers = check_sentence(plain, facts, sources)
@@ -172,7 +181,9 @@ def _verify(
             drop(
                 plain,
                 f"not supported by {'its cited source' if cited else 'any source of the section'} "
-                f"(support {score:.2f} < {threshold:.2f})",
+                f"(support {score:.2f} < {threshold:.2f}"
+                + "".join(f"; {_MISMATCH_WHY.get(m, m)}" for m in dict.fromkeys(mismatches))
+                + ")",
             )
             continue
         out.numbers_verified += len(numbers.verified)

@@ -146,3 +146,28 @@ def test_sentences_run_together_are_not_one_claim():
     assert len(run_on.split()) > 60
     out = claim(run_on)
     assert out.sentences == [] and "too long" in out.dropped[0].reason
+
+
+def test_a_dropped_claim_names_the_rule_it_broke():
+    """The real NVDA case from the demo: every word is in the passage, the effect is not."""
+    source = (
+        "The year over year decrease in Graphics segment operating income was driven by an increase of "
+        "44% in segment operating expenses, partially offset by growth in revenue."
+    )
+    unit = UnitPlan(
+        request_id="r:NVDA:financials",
+        mode="paragraph",
+        source_map={1: 4},
+        source_texts={1: source},
+        system=SYSTEM_PROMPT,
+        user=f"Sources:\n[1] 10-K, Item 7: {source}\n\nTask: Summarise.",
+        question="Summarise.",
+        max_new_tokens=180,
+        allowed_numbers=["44"],
+        allowed_citations=[1],
+    )
+    wrong = "NVIDIA CORP's revenue was driven by a 44% increase in segment operating expenses, partially offset by growth in revenue [1]."
+    out = check_unit(unit, Completion(unit.request_id, wrong))
+    assert out.sentences == []
+    assert out.dropped[0].reason.startswith("not supported by its cited source (support ")
+    assert out.dropped[0].reason.endswith("; changes what the source says caused what)")
