@@ -26,10 +26,10 @@ LABELS = {line: line.replace("_", " ").capitalize() for line in LINES} | {
     "benefits_and_expenses": "Total benefits, losses and expenses",
 }
 
-# Rows per industry, in the order a report shows them. "general" is the industrial/consumer table
-# every existing report has; it must not change, so it lists exactly the original lines.
 # The income lines a 10-Q quarter and an earnings release both print: the quarter tables show these.
 INCOME_LINES = ("revenue", "gross_profit", "operating_income", "net_income", "eps_diluted")
+# Rows per industry, in the order a report shows them. "general" is the industrial/consumer table
+# every existing report has; it must not change, so it lists exactly the original lines.
 GENERAL = "general"
 BANK = "bank"
 INSURER = "insurer"
