@@ -195,6 +195,22 @@ _DATE_PROBLEM = {  # a refused date's note, by kind; others read "unreadable dat
 }
 
 
+def _first_date(record: dict[str, object]) -> tuple[object, str, str]:
+    """(value, UTC date, kind) of the first date field that reads, in DATE_KEYS order; when none
+    does, the first non-empty one with its problem. An export whose `published` is a placeholder
+    ("0") but whose `updated` is real keeps the article, dated no earlier than it was public."""
+    first: tuple[object, str, str] | None = None
+    for key in DATE_KEYS:
+        value = record.get(key)
+        if value in (None, "", [], {}):
+            continue
+        date, kind = read_date(value)
+        if date:
+            return value, date, kind
+        first = first or (value, date, kind)
+    return first or (None, *read_date(None))
+
+
 def read_record(row: int, record: dict[str, object]) -> Reading:
     """A record needs a real title or body, and a readable date: news is only used point in time
     (`--as-of`), and an undated article would pass every date filter. Nothing is guessed."""
@@ -203,8 +219,7 @@ def read_record(row: int, record: dict[str, object]) -> Reading:
     body, fake_body = _real(bodies)  # the fullest real one of summary/description/content
     if not title and not body:
         return _no_text(fake_title, fake_body)
-    raw_date = pick(record, DATE_KEYS)
-    date, kind = read_date(raw_date)
+    raw_date, date, kind = _first_date(record)
     if not date:
         shown = " ".join(str(raw_date).split())[:60] if raw_date is not None else ""
         if kind == NO_DATE or not shown:

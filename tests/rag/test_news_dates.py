@@ -33,7 +33,7 @@ from rag.errors import SourceError
 from rag.sources import collect_skips
 from rag.sources.news import parse_news_csv, parse_news_json
 from rag.sources.news_dates import INCOMPLETE, NO_DATE, RELATIVE, UNKNOWN_ZONE, UNREADABLE, read_date
-from rag.sources.news_fields import BOILERPLATE, PLACEHOLDER, not_text, utc_iso
+from rag.sources.news_fields import BOILERPLATE, PLACEHOLDER, norm_key, not_text, to_article, utc_iso
 from rag.sources.news_notes import plural
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -387,3 +387,22 @@ def test_each_refused_date_is_noted_with_its_reason(data_dir: Path):
         "row 2: incomplete date 'January 25' (no year, month or day)",
         "row 3: relative date '2 hours ago' (not a point in time)",
     ]
+
+
+@pytest.mark.parametrize(
+    ("record", "date", "problem"),
+    [
+        # a placeholder `published` and a real `updated`: dated by the first field that reads
+        ({"title": "Tesla Names Chipotle Executive John R. Hartung to Board", "published": "0",
+          "updated": "2025-05-16T12:31:00Z"}, "2025-05-16T12:31:00Z", ""),
+        ({"title": "Tesla Names Chipotle Executive John R. Hartung to Board", "published": "2 hours ago",
+          "date": "May 16, 2025 — 08:31 am EDT"}, "2025-05-16T12:31:00Z", ""),
+        # none reads: the first field's problem is named, nothing is invented
+        ({"title": "Tesla Names Chipotle Executive John R. Hartung to Board", "published": "yesterday",
+          "time": "08:31 am"}, None, "relative date 'yesterday'"),
+    ],
+)  # fmt: skip
+def test_the_first_date_field_that_reads_dates_the_article(record, date, problem):
+    article, why = to_article(1, {norm_key(k): v for k, v in record.items()})
+    assert (article.date if article else None) == date
+    assert problem in why
