@@ -89,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     p.add_argument("--session", help="continue this conversation (a new id is printed when omitted)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    from flows.cli_audit import add_parser as add_audit_parser
+
+    add_audit_parser(sub)
     p = sub.add_parser("eval", help="evaluate a finished run, or retrieval on FinanceBench questions")
     evals = p.add_subparsers(dest="what", required=True)
     e = evals.add_parser("faithfulness", help="citation and number checks of a run")
@@ -284,6 +287,10 @@ def _reports(args: argparse.Namespace, tickers: list[str], started: float) -> in
 
 
 def _command(args: argparse.Namespace, started: float) -> int:
+    if args.command == "audit":  # reads a finished run folder only
+        from flows.cli_audit import run_audit
+
+        return run_audit(args)
     if args.command == "eval":  # evaluations read their own inputs: no data-folder preflight
         from flows.cli_eval import run_eval
 
@@ -320,6 +327,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # disk full, permission denied ...: the environment, not a bug
+        if args.debug:
+            traceback.print_exc()
+        where = f" ({exc.filename})" if exc.filename else ""
+        hint = "free space or fix permissions, then rerun"
+        print(f"error: {exc.strerror or exc}{where}; {hint}", file=sys.stderr)
+        return EXIT_FAILED
     except Exception as exc:  # a bug: say so in one line; --debug shows where
         if args.debug:
             traceback.print_exc()

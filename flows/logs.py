@@ -71,8 +71,24 @@ def install_one_line_errors() -> OneLineErrors:
     # `import prefect` is lazy; its first public name loads prefect/main.py, which runs setup_logging
     from prefect import flow  # noqa: F401
 
-    one_line = OneLineErrors()
+    one_line, redact = OneLineErrors(), RedactSecrets()
     for handler in _console_handlers():
         if not any(isinstance(f, OneLineErrors) for f in handler.filters):
             handler.addFilter(one_line)
+        if not any(isinstance(f, RedactSecrets) for f in handler.filters):
+            handler.addFilter(redact)  # credentials never reach the console (flows/redact.py)
     return one_line
+
+
+class RedactSecrets(logging.Filter):
+    """Masks credentials (flows/redact.py) in a record's formatted message before any handler sees it,
+    so a URL with userinfo or an e-mail in the EDGAR User-Agent never reaches a console or the API."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from flows.redact import redact_text
+
+        message = record.getMessage()
+        clean = redact_text(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True

@@ -27,6 +27,7 @@ same folder, keeps reports already published and reuses stored sections.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -47,7 +48,7 @@ from flows.run_steps import (
 )
 from flows.runtime import io_error_only, settings_task_runner
 from flows.settings import Settings
-from models.batch import read_completions
+from models.batch import read_completions, read_requests
 from models.moderation import decide
 from models.presets import get_preset
 from models.screens import make_checks, screen
@@ -58,11 +59,12 @@ from rag.ingest import FACTS_FILE, IngestSummary
 from rag.risk_factors import read_risk_factors
 from reports.assemble import assemble_report, verdict_reason
 from reports.audit import section_records
+from reports.audit_trail import completion_digest, verdict_digest
 from reports.context import TickerContext, build_context
 from reports.facts_view import facts_prompt_text
 from reports.financials import report_facts
 from reports.model import CheckResult, InputVerdict, Verdict
-from reports.publish import publish_report, write_atomic
+from reports.publish import publish_report, sha256_hex, write_atomic
 from reports.render import run_entry
 from reports.sanitize import sanitize_model_text
 from reports.spec import SECTIONS
@@ -213,8 +215,12 @@ def publish_task(
     completions = read_completions(completions_path)
     verdicts = {k: Verdict(**v) for k, v in json.loads(verdicts_path.read_text()).items()}
     embedder = shared_embedder(settings.embedder)
-    report = assemble_report(ctx, completions, verdicts, run_id, model, encode=embedder.encode)
+    generated_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    report = assemble_report(
+        ctx, completions, verdicts, run_id, model, encode=embedder.encode, generated_at=generated_at
+    )
     files = publish_report(report, run_dir)
+    rids = [u.request_id for plan in ctx.sections for u in plan.units]
     return {
         "entry": run_entry(report, md=f"{report.ticker}.md", html=f"{report.ticker}.html").model_dump(),
         "record": {
@@ -224,8 +230,29 @@ def publish_task(
             "sections": section_records(ctx, report, completions),
             "inputs_dropped": [d.model_dump() for d in ctx.dropped],
             "documents": ctx.documents,
+            # what reports/audit_trail.py `rerender` needs to rebuild the files byte for byte
+            "generated_at": generated_at,
+            "model": model,
+            "inputs": {
+                "context": {
+                    "path": f"audit/{context_path.name}",
+                    "sha256": sha256_hex(context_path.read_bytes()),
+                },
+                "completions": {r: completion_digest(completions[r]) for r in rids if r in completions},
+                "verdicts": {r: verdict_digest(verdicts[r].model_dump()) for r in rids if r in verdicts},
+            },
+            "generation": _sampling(run_dir / "audit" / "requests.jsonl", set(rids)),
         },
     }
+
+
+def _sampling(requests_path: Path, rids: set[str]) -> dict[str, dict]:
+    """Sampling parameters of the ticker's requests, per request id (None: the preset's default)."""
+    if not requests_path.is_file():
+        return {}
+    keys = ("max_new_tokens", "temperature", "top_k", "top_p", "seed", "stop_words")
+    requests = [r for r in read_requests(requests_path) if r.request_id in rids]
+    return {r.request_id: {k: getattr(r, k) for k in keys} for r in requests}
 
 
 @flow(name="nightly-reports", task_runner=settings_task_runner())

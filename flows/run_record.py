@@ -7,15 +7,16 @@ it writes is the run's audit record, so the flow's own file stays about running 
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 from flows.artifacts import publish_run_artifacts
+from flows.redact import redact_text
 from flows.settings import Settings
-from reports.manifest import ModelInfo, ResumeInfo, RunManifest
+from reports.audit_trail import canonical, chain_hash, file_table, previous_link
+from reports.manifest import SCHEMA_VERSION, ModelInfo, ResumeInfo, RunManifest
 from reports.model import RunEntry, RunSummary
-from reports.publish import write_atomic, write_index
+from reports.publish import sha256_hex, write_atomic, write_index
 
 
 def utc_now() -> str:
@@ -31,11 +32,20 @@ def model_label(generation: dict, model_id: str) -> str:
 def link_latest(reports_dir: Path, run_id: str) -> None:
     """Point `latest` at the run folder, replacing the old link in one rename: a reader (e.g.
     `researchdesk eval faithfulness var/reports/latest`) never finds it missing."""
-    latest = reports_dir / "latest"
-    tmp = reports_dir / f".latest-{run_id}"
-    tmp.unlink(missing_ok=True)
-    tmp.symlink_to(run_id)
-    os.replace(tmp, latest)
+    from rag.atomic import replace_symlink
+
+    replace_symlink(reports_dir / "latest", run_id)
+
+
+def _seal(manifest: RunManifest, run_dir: Path, reports_dir: Path) -> None:
+    """Schema 2 audit fields: every file's digest, record digests, the link to the previous run
+    and the chain hash over all of it (reports/audit_trail.py `verify_run` checks them)."""
+    manifest.schema_version = SCHEMA_VERSION
+    manifest.files = file_table(run_dir)
+    manifest.records_sha256 = {tk: sha256_hex(canonical(r)) for tk, r in manifest.tickers.items()}
+    manifest.previous = previous_link(reports_dir, manifest.run_id)
+    dumped = manifest.model_dump()
+    manifest.chain_sha256 = chain_hash(dumped, (manifest.previous or {}).get("chain_sha256", ""))
 
 
 def finish_run(
@@ -96,9 +106,8 @@ def finish_run(
         ingest=ingest_info
         and {k: ingest_info[k] for k in ("files_seen", "documents", "corpora", "facts", "failures")},
         timings_s={k: round(v, 2) for k, v in timings.items()},
-        settings=json.loads(settings.model_dump_json()),
+        settings=json.loads(redact_text(settings.model_dump_json())),  # no credentials in the record
     )
-    write_atomic(run_dir / "manifest.json", json.dumps(manifest.model_dump(), indent=1))
     summary = RunSummary(
         run_id=run_id,
         generated_at=manifest.finished_at,
@@ -113,7 +122,9 @@ def finish_run(
         },
         timings={k: round(v, 1) for k, v in timings.items()},
     )
-    write_index(summary, run_dir)
+    write_index(summary, run_dir)  # before the manifest, so the manifest lists index.html's digest
+    _seal(manifest, run_dir, settings.reports_dir)
+    write_atomic(run_dir / "manifest.json", json.dumps(manifest.model_dump(), indent=1))
     if published:  # a run that wrote nothing keeps its folder, but `latest` stays on the last good one
         link_latest(settings.reports_dir, run_id)
     publish_run_artifacts(manifest.model_dump(), run_dir, seconds, settings.report_base_url)

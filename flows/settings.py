@@ -37,7 +37,9 @@ class Settings(BaseSettings):
         ["injection", "profanity"], description="add label-scoring with a production moderation model"
     )
     output_checks: Annotated[list[str], NoDecode] = Field(["label-scoring", "injection", "profanity"])
-    moderation_policy: dict[str, str] = Field({}, description="label -> action overrides of the default")
+    moderation_policy: Annotated[dict[str, str], NoDecode] = Field(
+        {}, description="label -> action overrides of the default"
+    )
     # Engines and embedders by registered name (flows/resources.py): a registered embedder name
     # wins over the sentence-transformers model name / local folder meaning of `embedder`.
     engine: str = Field("transformers", description="registered engine factory (flows/resources.py)")
@@ -101,6 +103,19 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             value = json.loads(value) if value.strip().startswith("[") else value.split(",")
         return [str(c).strip().lower() for c in value if str(c).strip()] if isinstance(value, list) else value
+
+    @field_validator("moderation_policy", mode="before")
+    @classmethod
+    def _policy_json(cls, value: object) -> object:
+        """A JSON typo is one line naming the fix, not pydantic-settings' SettingsError."""
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError as exc:
+                raise ValueError(
+                    f"not JSON ({exc.msg} at char {exc.pos}); write it as '{{\"LABEL\": \"publish\"}}'"
+                ) from exc
+        return value
 
     @property
     def policy(self) -> dict[str, str]:

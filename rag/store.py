@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from rag import index_factory, lexical
+from rag.atomic import _fsync_dir
 from rag.errors import IndexNotBuiltError
 from rag.index_factory import IndexPolicy, IndexSpec
 from rag.types import Document, Passage
@@ -155,6 +156,7 @@ class CorpusStore:
         if self.directory.exists():
             self.directory.rename(old)
         tmp.rename(self.directory)
+        _fsync_dir(self.directory.parent)  # the renames themselves must survive a power loss
         shutil.rmtree(old, ignore_errors=True)
 
     def _fit_index_type(self) -> None:

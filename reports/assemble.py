@@ -174,7 +174,9 @@ def assemble_report(
     run_id: str,
     model: str,
     encode: Encode | None = None,
+    generated_at: str | None = None,
 ) -> Report:
+    """`generated_at` (UTC, ISO) is recorded by the publish task so an audit re-renders byte for byte."""
     warnings = list(ctx.warnings)
     refs = fact_refs(ctx.facts)
     sections = [assemble_section(p, completions, verdicts, warnings, encode, refs) for p in ctx.sections]
@@ -186,7 +188,7 @@ def assemble_report(
         cik=ctx.cik,
         as_of=ctx.as_of,
         run_id=run_id,
-        generated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        generated_at=generated_at or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         model=model,
         status=worst,
         sections=sections,

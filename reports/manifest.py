@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: per-file digests + sizes, inputs pinned per ticker, hash chain across runs
 
 
 class ResumeInfo(BaseModel):
@@ -42,7 +42,8 @@ class RunManifest(BaseModel):
     # extra="allow": a reader keeps fields it does not know (added later) instead of dropping them
     model_config = ConfigDict(extra="allow")
 
-    schema_version: int = SCHEMA_VERSION
+    # a file without the field predates versioning (layout 1); finish_run writes SCHEMA_VERSION
+    schema_version: int = 1
     run_id: str
     as_of: str
     started_at: str  # ISO timestamps, UTC
@@ -55,6 +56,13 @@ class RunManifest(BaseModel):
     ingest: dict | None = None  # ingest summary of this run; None when ingest was skipped
     timings_s: dict[str, float] = {}  # stage -> seconds
     settings: dict = {}
+    # schema 2 (reports/audit_trail.py verifies them): every file of the run folder but manifest.json,
+    # {relative path: {"sha256", "bytes"}}; the previous run's {run_id, manifest_sha256, chain_sha256};
+    # each ticker record's digest; sha256(previous chain_sha256 + canonical content of this manifest)
+    files: dict[str, dict] = {}
+    previous: dict | None = None
+    records_sha256: dict[str, str] = {}
+    chain_sha256: str = ""
 
     @field_validator("schema_version")
     @classmethod

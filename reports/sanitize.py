@@ -34,6 +34,8 @@ import html
 import re
 import unicodedata
 
+from rag.limits import MAX_MODEL_TEXT_CHARS
+
 # -- chat template ---------------------------------------------------------------------------
 
 # End of the model's turn: text after one of these (once the answer has begun) is a new turn.
@@ -157,6 +159,7 @@ def sanitize_model_text(text: str) -> str:
 
     See the module docstring for the rules. Citation markers (`[1]`, `[2, 3]`, `[1-3]`) survive.
     """
+    text = text[:MAX_MODEL_TEXT_CHARS]  # runaway output: bound the work before the passes below
     for _ in range(_MAX_PASSES):
         before = text
         text = _strip_controls(text)

@@ -9,6 +9,7 @@ in `filings.py`, fact extraction in `rag/facts.py`; both start from these blocks
 from __future__ import annotations
 
 import gzip
+import io
 import re
 import warnings
 import zlib
@@ -20,6 +21,7 @@ from pathlib import Path
 from bs4 import BeautifulSoup, Comment, NavigableString, Tag, XMLParsedAsHTMLWarning
 
 from rag.errors import SourceError
+from rag.limits import MAX_DECOMPRESSED_BYTES
 
 _MAX_FOOTER, _FOOTER_REPEATS = 80, 8  # running footers: short, and on at least this many pages
 PAGE_NUMBER_RE = re.compile(r"^(page\s+)?[-\u2013\u2014 ]*([0-9]{1,3}|[ivxl]{1,6})[-\u2013\u2014 ]*$", re.I)
@@ -50,10 +52,17 @@ def read_raw(path: Path) -> bytes:
 def decompress(raw: bytes, path: Path) -> bytes:
     """Gunzip when the bytes are gzip (by magic number, not only by suffix)."""
     if raw[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(raw)
+        try:  # bounded read: a gzip bomb stops at the cap, never fully in memory
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as gz:
+                out = gz.read(MAX_DECOMPRESSED_BYTES + 1)
         except (OSError, EOFError, zlib.error) as e:
             raise SourceError(f"{path}: corrupt or truncated gzip ({e})") from e
+        if len(out) > MAX_DECOMPRESSED_BYTES:
+            raise SourceError(
+                f"{path}: gzip data expands past {MAX_DECOMPRESSED_BYTES // 2**20} MB "
+                "(rag/limits.py MAX_DECOMPRESSED_BYTES); a gzip bomb or the wrong file, remove or split it"
+            )
+        return out
     if path.suffix == ".gz":
         raise SourceError(f"{path}: named .gz but is not gzip data")
     return raw

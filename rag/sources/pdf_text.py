@@ -20,6 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 from rag.errors import SourceError
+from rag.limits import MAX_PDF_PAGES
 from rag.sources import skipped
 from rag.sources.html_text import PAGE_NUMBER_RE
 
@@ -70,7 +71,13 @@ def page_lines(raw: bytes, path: Path) -> list[list[str]]:
         pdf = open_pdf(raw, path)
         pages: list[list[str]] = []
         try:
-            for i in range(len(pdf)):
+            count = len(pdf)
+            if count > MAX_PDF_PAGES:  # read the first pages, say what was left out
+                skipped(
+                    f"{path.name}: {count} pages, read the first {MAX_PDF_PAGES} "
+                    "(rag/limits.py MAX_PDF_PAGES); split the file to index the rest"
+                )
+            for i in range(min(count, MAX_PDF_PAGES)):
                 try:
                     page = pdf[i]
                     textpage = page.get_textpage()

@@ -34,7 +34,7 @@ def test_nightly_run_writes_reports_and_records_failures(fakes, tmp_path: Path):
     assert not list(run_dir.glob("*.tmp*")), "no partially written files"
 
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    assert manifest["schema_version"] == 1  # reports/manifest.py RunManifest
+    assert manifest["schema_version"] == 2  # reports/manifest.py RunManifest
     aapl = manifest["tickers"]["AAPL"]
     assert aapl["status"] == "published"
     keys = [s["key"] for s in aapl["sections"]]

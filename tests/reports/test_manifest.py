@@ -30,8 +30,9 @@ def test_old_manifest_loads_as_version_1_and_round_trips(tmp_path: Path):
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps(OLD))
     manifest = load_manifest(path)
-    assert manifest.schema_version == SCHEMA_VERSION == 1
-    assert manifest.model_dump() == {"schema_version": 1, **OLD}
+    assert manifest.schema_version == 1 and SCHEMA_VERSION == 2  # no field: the pre-versioning layout
+    schema_2_defaults = {"files": {}, "previous": None, "records_sha256": {}, "chain_sha256": ""}
+    assert manifest.model_dump() == {"schema_version": 1, **OLD, **schema_2_defaults}
     assert faithfulness(manifest) == faithfulness(OLD)
     assert faithfulness(manifest)["reports"] == {}
 
@@ -39,3 +40,11 @@ def test_old_manifest_loads_as_version_1_and_round_trips(tmp_path: Path):
 def test_newer_manifest_is_refused_with_a_message():
     with pytest.raises(ValueError, match="newer"):
         RunManifest.model_validate({**OLD, "schema_version": SCHEMA_VERSION + 1})
+
+
+def test_schema_2_fields_round_trip():
+    new = {**OLD, "schema_version": 2, "files": {"AAPL.html": {"sha256": "ab", "bytes": 3}},
+           "previous": {"run_id": "r0", "manifest_sha256": "cd", "chain_sha256": "ef"},
+           "records_sha256": {"ZZZZ": "01"}, "chain_sha256": "23"}
+    manifest = RunManifest.model_validate(new)
+    assert manifest.model_dump() == new and manifest.previous["run_id"] == "r0"
