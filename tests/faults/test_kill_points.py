@@ -36,7 +36,7 @@ def kill_and_rerun(root: Path, args: list[str], kill_at: str) -> None:
     assert not problems, problems
 
 
-@pytest.mark.faults_long  # not yet verified passing; drop this line once it is (see report)
+@pytest.mark.faults_long  # unverified: its first attempt here timed out (child run > 300 s); not in CI until it passes
 @pytest.mark.parametrize(("args", "kill_at"), FAST, ids=[k for _, k in FAST])
 def test_fast_kill_points(tmp_path: Path, args: list[str], kill_at: str) -> None:
     kill_and_rerun(tmp_path, args, kill_at)
