@@ -27,12 +27,12 @@ def run_audit(args: argparse.Namespace) -> int:
     """Verify files, digests and chain, then re-render the published reports (or --ticker)."""
     from flows.resources import shared_embedder
     from flows.settings import Settings
-    from reports.audit_trail import _load, rerender_check, verify_run
+    from reports.audit_trail import manifest_dict, rerender_check, verify_run
 
     run_dir = _run_dir(args.run)
     result = verify_run(run_dir)
     tickers = [args.ticker] if args.ticker else [
-        tk for tk, r in _load(run_dir).get("tickers", {}).items() if r.get("inputs")
+        tk for tk, r in manifest_dict(run_dir).get("tickers", {}).items() if r.get("inputs")
     ]
     if tickers and result.checks and result.checks[0][0] != "manifest schema":
         encode = shared_embedder(Settings().embedder).encode

@@ -90,7 +90,8 @@ class AuditResult:
         self.checks.append((what, ok, detail))
 
 
-def _load(run_dir: Path) -> dict:
+def manifest_dict(run_dir: Path) -> dict:
+    """A run's manifest as parsed JSON (not RunManifest): digests are over the exact recorded dict."""
     from rag.errors import SourceError
 
     path = run_dir / MANIFEST
@@ -166,7 +167,7 @@ def _check_inputs(run_dir: Path, manifest: dict, result: AuditResult) -> None:
 def verify_run(run_dir: Path) -> AuditResult:
     """Every check of a run folder; lists every problem found, not just the first."""
     run_dir = Path(run_dir).resolve()
-    manifest = _load(run_dir)
+    manifest = manifest_dict(run_dir)
     result = AuditResult(run_id=manifest.get("run_id", run_dir.name))
     if manifest.get("schema_version", 1) < 2:
         result.add(
@@ -185,7 +186,7 @@ def rerender(run_dir: Path, ticker: str, encode: Encode | None) -> dict[str, byt
     from rag.errors import SourceError
 
     run_dir = Path(run_dir).resolve()
-    manifest = _load(run_dir)
+    manifest = manifest_dict(run_dir)
     record = manifest.get("tickers", {}).get(ticker)
     if not record or not record.get("inputs"):
         raise SourceError(f"{run_dir / MANIFEST}: no recorded inputs for {ticker}; pick a published ticker")
@@ -211,7 +212,7 @@ def rerender(run_dir: Path, ticker: str, encode: Encode | None) -> dict[str, byt
 
 def rerender_check(run_dir: Path, ticker: str, encode: Encode | None, result: AuditResult) -> None:
     """Add one check per re-rendered file: same bytes as the digest the run recorded."""
-    files = _load(Path(run_dir).resolve()).get("files", {})
+    files = manifest_dict(Path(run_dir).resolve()).get("files", {})
     for name, data in rerender(run_dir, ticker, encode).items():
         ok = files.get(name, {}).get("sha256") == sha256_hex(data)
         result.add(f"re-render {name}", ok, "" if ok else "differs from the recorded file")
