@@ -35,6 +35,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.resources import shared_engine
 from flows.runtime import IO_TASK, apply_model_source, result_storage
 from flows.settings import Settings
+from rag.atomic import write_atomic
 from rag.errors import ModelError
 
 STORE = "store:"  # manifest URIs under the result store (shared by the CPU and GPU nodes)
@@ -54,8 +55,8 @@ def put_file(src: Path, uri: str) -> str:
     """Upload a local file to a manifest URI (store:KEY); a plain path is written in place."""
     if uri.startswith(STORE):
         result_storage(Settings()).write_path(uri.removeprefix(STORE), src.read_bytes())
-    elif Path(uri) != src:
-        Path(uri).write_bytes(src.read_bytes())
+    elif Path(uri) != src:  # a shared folder the other node reads: never half a file
+        write_atomic(Path(uri), src.read_bytes())
     return uri
 
 

@@ -29,6 +29,7 @@ from flows.runtime import apply_model_source, default_as_of, report_key, result_
 from flows.settings import Settings
 from models.batch import read_completions, write_completions, write_requests
 from models.types import Completion, GenerationRequest
+from rag.atomic import remove_stale_temps
 from rag.errors import ResearchDeskError
 from rag.types import digest
 from reports.context import TickerContext, requests_for
@@ -113,6 +114,8 @@ def start_run(tickers: list[str] | None, as_of: str | None, resume: bool) -> Rep
     run_dir = settings.reports_dir / run_id
     resuming = resume and (run_dir / "audit" / "requests.jsonl").is_file()
     (run_dir / "audit").mkdir(parents=True, exist_ok=True)
+    for tmp in remove_stale_temps(run_dir):  # an earlier attempt was killed while writing it
+        get_run_logger().info("removed %s, left by an attempt killed mid-write", tmp.name)
     get_run_logger().info(
         "run %s: %d tickers as of %s -> %s%s",
         run_id,

@@ -62,7 +62,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     os.close(fd)
     tmp = Path(name)
     try:
@@ -88,6 +88,35 @@ def replace_symlink(link: str | Path, target: str) -> None:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(link.parent)
+
+
+def remove_stale_temps(folder: str | Path) -> list[Path]:
+    """Delete the temporary files that writers killed mid-write left in `folder` (recursively).
+
+    A temporary name carries its writer's pid (`.<target>.<pid>.<random>.tmp`); one whose process
+    is gone can never be renamed into place, and in a published run folder it would be served and
+    listed. Files of a live writer are kept, so this is safe while another run writes. Returns the
+    files removed.
+    """
+    removed = []
+    for tmp in Path(folder).rglob(".*.tmp"):
+        parts = tmp.name.rsplit(".", 3)  # ['.<target>', '<pid>', '<random>', 'tmp']
+        if len(parts) == 4 and parts[1].isdigit() and not _alive(int(parts[1])) and tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
 
 
 def _fsync_file(path: Path) -> None:

@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+from rag.atomic import remove_stale_temps
+
 LOCK_FILE = ".ingest.lock"
 OWNER_FILE = ".ingest.owner"
 T = TypeVar("T")
@@ -47,6 +49,7 @@ def ingest_lock(index_dir: Path, progress: Callable[[str], None] = lambda msg: N
         lock.acquire(timeout=-1, poll_interval=0.2)
     try:
         (index_dir / OWNER_FILE).write_text(str(os.getpid()))
+        remove_stale_temps(index_dir)  # left by an ingest killed mid-write
         yield
     finally:
         lock.release()

@@ -3,12 +3,18 @@ invariants a crash must never break (see kill_hook.py for the points)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +25,14 @@ ROOT = Path(__file__).resolve().parents[2]
 CLI = ROOT / ".venv" / "bin" / "researchdesk"
 TICKERS = "AAPL,NVDA"
 AS_OF = "2025-09-01"
+CHILD_TIMEOUT_S = 600
 
 
-def make_env(root: Path) -> dict[str, str]:
-    """A real two-ticker data dir, a private var dir and the sitecustomize that installs the hook."""
+def make_env(root: Path, api_url: str | None = None) -> dict[str, str]:
+    """A real two-ticker data dir, a private var dir and the sitecustomize that installs the hook.
+
+    `api_url`: a running Prefect server shared by the tests (each child then skips the ~30 s
+    start of a temporary one); None lets each child start its own, as `researchdesk` does."""
     data = aapl_data_dir(root)
     shutil.copy(DATA / "sec" / "filings" / "nvda-10-k-2025-02-26.html.gz", data / "sec" / "filings")
     site = root / "site"
@@ -38,6 +48,8 @@ def make_env(root: Path) -> dict[str, str]:
         RESEARCHDESK_WATCHLIST=TICKERS,
         RESEARCHDESK_TEST_EVENTS=str(root / "events.jsonl"),
     )
+    if api_url:
+        env.update(PREFECT_API_URL=api_url, PREFECT_HOME=str(root / "prefect-home"))
     return env
 
 
@@ -48,8 +60,47 @@ def child(env: dict[str, str], args: list[str], kill_at: str | None = None) -> s
         env["RESEARCHDESK_KILL_AT"] = kill_at
     return subprocess.run(
         [str(CLI), *args], env=env, cwd=env["RESEARCHDESK_VAR_DIR"].rsplit("/", 1)[0],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=CHILD_TIMEOUT_S,
     )
+
+
+@contextlib.contextmanager
+def prefect_server(home: Path) -> Iterator[str]:
+    """`prefect server start` on a free loopback port (SQLite under `home`); yields its API URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/api"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {
+        "PREFECT_HOME": str(home), "PREFECT_API_URL": url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+    }
+    log = open(home.parent / "prefect-server.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [str(CLI.parent / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=5) as resp:
+                    if json.loads(resp.read()) is True:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"prefect server did not start: {(home.parent / 'prefect-server.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        log.close()
 
 
 def events(env: dict[str, str]) -> list[dict]:
@@ -78,7 +129,9 @@ def check_index(var: Path) -> list[str]:
             mapped = np.sort(faiss.vector_to_array(faiss.downcast_index(index).id_map))
             if not np.array_equal(mapped, np.sort(ids.iloc[:, 0].to_numpy())):
                 problems.append(f"{store.name}: faiss ids differ from the table's")
-        if table.duplicated(subset=[c for c in ("doc_id", "text") if c in table.columns]).any():
+        # the same words may recur in one filing (a repeated table row); a passage stored twice
+        # shows as a repeated id or a repeated (document, position)
+        if table["passage_id"].duplicated().any() or table.duplicated(subset=["doc_id", "ordinal"]).any():
             problems.append(f"{store.name}: duplicate passages")
         terms = [c for c in table.columns if "term" in c]
         if terms and table[terms[0]].isna().any():
@@ -102,42 +155,18 @@ def check_files(var: Path) -> list[str]:
 
 
 def check_manifest(var: Path) -> list[str]:
-    from rag.atomic import sha256_hex
+    """The run `latest` points at passes `researchdesk audit`'s checks (files, digests, chain)."""
+    from reports.audit_trail import verify_run
 
-    problems = []
     latest = var / "reports" / "latest"
-    manifest = latest / "manifest.json"
-    if not manifest.exists():
+    if not (latest / "manifest.json").exists():
         return [f"no manifest under {latest}"]
-    data = json.loads(manifest.read_text())
-    listed = _listed(data)
-    if not listed:
-        problems.append("manifest lists no files")
-    for name, digest in listed.items():
-        path = Path(name) if Path(name).is_absolute() else latest / name
-        if path.name.endswith(".tmp"):
-            problems.append(f"manifest lists a temporary file {name}")
-        elif not path.exists():
-            problems.append(f"manifest lists missing {name}")
-        elif sha256_hex(path.read_bytes()) != digest:
-            problems.append(f"sha256 mismatch for {name}")
+    result = verify_run(latest)
+    problems = list(result.problems)
+    if not any(what.startswith("file") for what, ok, _ in result.checks if ok):
+        problems.append("the manifest lists no files")
+    problems += [f"temporary file left in the run: {p.name}" for p in latest.resolve().rglob("*.tmp")]
     return problems
-
-
-def _listed(node) -> dict[str, str]:
-    """Every {path: 64-hex sha256} pair anywhere in the manifest."""
-    found: dict[str, str] = {}
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value):
-                if "/" in key or "." in key:
-                    found[key] = value
-            else:
-                found.update(_listed(value))
-    elif isinstance(node, list):
-        for item in node:
-            found.update(_listed(item))
-    return found
 
 
 def check_published(env: dict[str, str], tickers: list[str]) -> list[str]:

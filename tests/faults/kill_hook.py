@@ -63,9 +63,9 @@ def install() -> None:
 
     def fsync_then_maybe_die(path: Path) -> None:
         real_fsync(path)
-        name = Path(path).name  # .<target>.<random>.tmp
+        name = Path(path).name  # .<target>.<pid>.<random>.tmp
         if name.startswith(".") and name.endswith(".tmp"):
-            hit("write:" + name[1:].rsplit(".", 2)[0])
+            hit("write:" + name[1:].rsplit(".", 3)[0])
 
     rag.atomic._fsync_file = fsync_then_maybe_die
 

@@ -109,3 +109,30 @@ def test_ingest_writes_files_json_and_summary_by_temp_then_replace(tmp_path: Pat
         ingest(data, index, HashEmbedder())
     assert (index / "files.json").read_text() == files_before
     assert not [p for p in index.iterdir() if p.name.startswith(".files.json.")]
+
+
+def test_remove_stale_temps_deletes_only_files_of_dead_writers(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from rag.atomic import remove_stale_temps
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(gone.stdout)
+    (tmp_path / "run" / "audit").mkdir(parents=True)
+    stale = [tmp_path / "run" / f".manifest.json.{dead}.ab12cd.tmp", tmp_path / "run" / "audit" / f".x.jsonl.{dead}.q.tmp"]
+    live = tmp_path / "run" / f".AAPL.html.{os.getpid()}.zz.tmp"  # a writer still running
+    other = [tmp_path / "run" / ".keep.tmp", tmp_path / "run" / "AAPL.html"]  # no pid: not ours
+    for path in [*stale, live, *other]:
+        path.write_text("x")
+    removed = remove_stale_temps(tmp_path / "run")
+    assert sorted(removed) == sorted(stale)
+    assert live.exists() and all(p.exists() for p in other) and not any(p.exists() for p in stale)
+
+
+def test_temporary_names_carry_the_writer_pid(tmp_path: Path, monkeypatch) -> None:
+    seen = []
+    real = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: (seen.append(Path(src).name), real(src, dst)))
+    write_atomic(tmp_path / "f.json", "{}")
+    assert seen and seen[0].startswith(f".f.json.{os.getpid()}.") and seen[0].endswith(".tmp")
