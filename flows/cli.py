@@ -8,6 +8,7 @@
     researchdesk eval retrieval --questions Q.jsonl --docs DIR [--json]
     researchdesk eval answers --questions Q.jsonl --docs DIR [--json]
     researchdesk ask AAPL "What drove revenue?" [--session ID] [--json]
+    researchdesk serve [--port 8765] [--host 127.0.0.1]
 
 A second `run`/`report` with the same tickers and date resumes the first one's run folder: reports
 already published are kept, stored sections are not generated again (`--fresh` starts over).
@@ -26,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import sys
 import time
 import traceback
@@ -35,13 +35,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import flows  # noqa: F401  (sets the offline Prefect environment before Prefect is imported)
+from flows.params import TICKER_RE as TICKER_RE  # the ticker shape, shared with the flows' parameters
 
 if TYPE_CHECKING:
     from flows.settings import Settings
 
-# Shape of a ticker as SEC lists them (BRK-B, BF.B); checked before the list, so a path such as
-# `../etc` is refused as "not a ticker" instead of being looked up, or written into a file name.
-TICKER_RE = re.compile(r"^[A-Za-z][A-Za-z0-9.\-]{0,9}$")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
@@ -92,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     from flows.cli_audit import add_parser as add_audit_parser
 
     add_audit_parser(sub)
+    from flows.serve import add_parser as add_serve_parser
+
+    add_serve_parser(sub)
     p = sub.add_parser("eval", help="evaluate a finished run, or retrieval on FinanceBench questions")
     evals = p.add_subparsers(dest="what", required=True)
     e = evals.add_parser("faithfulness", help="citation and number checks of a run")
@@ -175,36 +176,31 @@ def _preflight(need_tickers: bool = True) -> Settings:
     return settings
 
 
-def _tickers_asked(args: argparse.Namespace) -> list[str]:
-    """The tickers named on the command line (`report`, `ask`, `run --tickers`); none for the watchlist."""
+def _tickers_asked(args: argparse.Namespace, settings: Settings) -> tuple[list[str], str] | None:
+    """The tickers a command works on and where they came from (for the message); None for the
+    commands that name none. `--tickers ""` is refused as an empty list, not read as "the watchlist"."""
     if args.command in ("report", "ask"):
-        return [args.ticker]
-    if args.command == "run" and args.tickers:
-        return [t.strip() for t in args.tickers.split(",") if t.strip()]
-    return []
+        return [args.ticker], "the ticker argument"
+    if args.command in ("run", "fetch"):
+        if args.tickers is not None:
+            return args.tickers.split(","), "--tickers"
+        return list(settings.watchlist), "RESEARCHDESK_WATCHLIST"
+    return None
 
 
-def check_tickers(tickers: list[str], company_tickers: Path) -> list[str]:
+def check_tickers(tickers: list[str], company_tickers: Path, where: str = "--tickers") -> list[str]:
     """Canonical tickers, or UnknownTickerError before any flow (and Prefect, and ingest) starts.
 
-    The shape first: `../etc` is "not a ticker", not a lookup; then SEC's company_tickers list,
-    whose error suggests close matches (rag/catalog.py).
+    The shape first (flows/params.py): `../etc` is "not a ticker", not a lookup, and an empty or
+    oversized list is refused; then SEC's company_tickers list, whose error suggests close matches
+    for one unknown ticker and counts many (rag/catalog.py).
     """
-    if not tickers:  # the watchlist (settings) or a command that names none: nothing to check here
-        return []
-    from rag.catalog import load_companies, resolve
-    from rag.errors import UnknownTickerError
+    from flows.params import check_known, check_ticker_list
 
-    for ticker in tickers:
-        if not TICKER_RE.match(ticker):
-            raise UnknownTickerError(
-                f"{ticker!r} is not a ticker (1-10 letters, digits, '.' or '-', starting with a letter)"
-            )
-    companies = load_companies(company_tickers)
-    return [resolve(ticker, companies).ticker for ticker in tickers]
+    return check_known(check_ticker_list(tickers, where), company_tickers, where)
 
 
-def _fetch(tickers: str | None, forms: str | None) -> int:
+def _fetch(tickers: list[str], forms: str | None) -> int:
     """Live EDGAR download; the User-Agent is checked before the flow (and Prefect) starts."""
     from flows.settings import Settings
     from rag.edgar_http import check_user_agent
@@ -215,7 +211,7 @@ def _fetch(tickers: str | None, forms: str | None) -> int:
     def split(value: str | None) -> list[str] | None:
         return [x.strip() for x in value.split(",") if x.strip()] if value else None
 
-    summary = fetch_flow(tickers=split(tickers), forms=split(forms))
+    summary = fetch_flow(tickers=tickers, forms=split(forms))
     for warning in summary["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
     for ticker, r in summary["tickers"].items():
@@ -286,7 +282,29 @@ def _reports(args: argparse.Namespace, tickers: list[str], started: float) -> in
     return _print_run(result, time.perf_counter() - started)
 
 
+def _checked_tickers(args: argparse.Namespace, settings: Settings) -> list[str]:
+    """Checked tickers of the command; fetch only checks their shape (EDGAR's own list names the
+    unknown ones per ticker, and the others are fetched)."""
+    from flows.params import check_ticker_list, known_or_warn
+
+    asked = _tickers_asked(args, settings)
+    if asked is None:
+        return []
+    if args.command == "fetch":
+        return check_ticker_list(*asked)
+    if asked[1] == "RESEARCHDESK_WATCHLIST":
+        tickers, warning = known_or_warn(check_ticker_list(*asked), settings.company_tickers, asked[1])
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
+        return tickers
+    return check_tickers(asked[0], settings.company_tickers, asked[1])
+
+
 def _command(args: argparse.Namespace, started: float) -> int:
+    if args.command == "serve":  # reads the reports folder only
+        from flows.serve import run_serve
+
+        return run_serve(args)
     if args.command == "audit":  # reads a finished run folder only
         from flows.cli_audit import run_audit
 
@@ -296,17 +314,28 @@ def _command(args: argparse.Namespace, started: float) -> int:
 
         return run_eval(args)
     settings = _preflight(need_tickers=args.command != "fetch")
-    tickers = check_tickers(_tickers_asked(args), settings.company_tickers)
+    tickers = _checked_tickers(args, settings)
+    if getattr(args, "as_of", None) is not None:  # the range (1993 .. today) needs the desk timezone
+        from flows.params import check_as_of
+
+        args.as_of = check_as_of(args.as_of, settings.timezone, "--as-of")
     if args.command == "ask":
         from flows.ask import ask
 
         return ask(tickers[0], args.question, args.session, args.json)
+    from flows.workspace import check_workspace
+
+    writes = [settings.var_dir, settings.reports_dir, settings.index_dir]
+    check_workspace(writes + [settings.data_dir] * (args.command == "fetch"), settings.min_free_mb * 2**20)
+    from flows.logs import install_redaction
+
+    install_redaction()  # credentials out of the console and the API's copy of run logs, --debug too
     if not args.debug:  # the commands below run Prefect flows: their failures as one line too
         from flows.logs import install_one_line_errors
 
         install_one_line_errors()
     if args.command == "fetch":
-        return _fetch(args.tickers, args.forms)
+        return _fetch(tickers, args.forms)
     if args.command == "ingest":
         return _ingest(args, started)
     return _reports(args, tickers, started)
@@ -315,6 +344,7 @@ def _command(args: argparse.Namespace, started: float) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _quiet_libraries()
+    from flows.redact import redact_text as _r  # an error line may quote a URL with credentials
     from rag.errors import ResearchDeskError
 
     try:
@@ -322,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     except ResearchDeskError as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"error: {exc}", file=sys.stderr)
+        print(_r(f"error: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
@@ -332,13 +362,14 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         where = f" ({exc.filename})" if exc.filename else ""
         hint = "free space or fix permissions, then rerun"
-        print(f"error: {exc.strerror or exc}{where}; {hint}", file=sys.stderr)
+        print(_r(f"error: {exc.strerror or exc}{where}; {hint}"), file=sys.stderr)
         return EXIT_FAILED
     except Exception as exc:  # a bug: say so in one line; --debug shows where
         if args.debug:
             traceback.print_exc()
         print(
-            f"error: internal error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)",
+            _r(f"error: internal error: {type(exc).__name__}: {exc}")
+            + " (run again with --debug for the traceback)",
             file=sys.stderr,
         )
         return EXIT_INTERNAL

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
+from flows.params import check_ticker_list
 from flows.settings import Settings
 from rag.edgar import FetchSummary, fetch_edgar
 from rag.edgar_http import EdgarClient
@@ -33,11 +34,15 @@ def edgar_client(settings: Settings) -> EdgarClient:
 @flow(name="fetch-edgar", log_prints=False)
 def fetch_flow(tickers: list[str] | None = None, forms: list[str] | None = None) -> dict:
     settings = Settings()
+    if tickers is None:  # an empty or `../x` list is one line here too, before the first request
+        tickers = check_ticker_list(settings.watchlist, "RESEARCHDESK_WATCHLIST")
+    else:
+        tickers = check_ticker_list(tickers, "the tickers parameter")
     logger = get_run_logger()
     client = edgar_client(settings)
     summary: FetchSummary = fetch_edgar(
         client,
-        tickers or settings.watchlist,
+        tickers,
         settings.data_dir,
         settings.var_dir / "edgar_state.json",
         forms=tuple(forms or settings.edgar_forms),

@@ -34,6 +34,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.ingest import ingest_flow
+from flows.params import check_as_of, check_ticker_list
 from flows.resources import settings_retriever, shared_embedder, shared_engine, shared_prompt_budget
 from flows.run_steps import RunFailed as RunFailed  # re-exported: the CLI and callers catch it here
 from flows.run_steps import (
@@ -255,6 +256,16 @@ def _sampling(requests_path: Path, rids: set[str]) -> dict[str, dict]:
     return {r.request_id: {k: getattr(r, k) for k in keys} for r in requests}
 
 
+def _checked_params(tickers: list[str] | None, as_of: str | None) -> tuple[list[str], str | None]:
+    """The flow parameters as start_run may use them: validated, tickers de-duplicated in order."""
+    settings = Settings()
+    if tickers is None:
+        checked = check_ticker_list(settings.watchlist, "RESEARCHDESK_WATCHLIST")
+    else:
+        checked = check_ticker_list(tickers, "the tickers parameter")
+    return checked, check_as_of(as_of, settings.timezone, "as_of")
+
+
 @flow(name="nightly-reports", task_runner=settings_task_runner())
 def nightly_reports(
     tickers: list[str] | None = None, as_of: str | None = None, ingest: bool = True, resume: bool = True
@@ -264,7 +275,10 @@ def nightly_reports(
     The run folder is keyed by (as_of, tickers, report settings): running the same again resumes
     it (finished reports kept, stored sections reused). `resume=False` starts a fresh folder.
     Steps and run state: flows/run_steps.py; each timer covers exactly its stage.
+    Bad parameters (a `../x` ticker, an empty or oversized list, a date before 1993 or in the
+    future) fail the flow with the CLI's one-line error before a run folder exists (flows/params.py).
     """
+    tickers, as_of = _checked_params(tickers, as_of)
     run = start_run(tickers, as_of, resume)
     with run.timer("ingest"):
         run.ingest_info = ingest_flow() if ingest else None
@@ -281,7 +295,8 @@ def nightly_reports(
 @flow(name="ticker-report")
 def ticker_report(ticker: str, as_of: str | None = None, resume: bool = True) -> dict:
     """On-demand report for one ticker (same stages as the nightly run)."""
-    return nightly_reports(tickers=[ticker], as_of=as_of, resume=resume)
+    checked, as_of = _checked_params([ticker], as_of)  # before the subflow: a `../x` stops here
+    return nightly_reports(tickers=checked, as_of=as_of, resume=resume)
 
 
 if __name__ == "__main__":

@@ -7,11 +7,41 @@ and which models run is here. Paths are relative to the working directory unless
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# S3 bucket names (AWS rules): 3-63 of lowercase letters, digits, '.' and '-', starting and ending
+# with a letter or digit, not shaped like an IP address.
+_BUCKET = re.compile(r"^(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_USERINFO = re.compile(r"^([a-zA-Z0-9+.-]*://)[^/@]*@")
+
+
+def _masked(url: str) -> str:
+    """The URL as a message may quote it: credentials in its userinfo are masked."""
+    return repr(_USERINFO.sub(r"\1***@", url))
+
+
+def check_s3_url(url: str, expected: str, need_key: bool = True) -> tuple[str, str]:
+    """(bucket, key) of an s3:// URL, or ValueError saying what is wrong (settings show it as one
+    line naming the variable). Userinfo (s3://KEY:SECRET@bucket) is allowed and never echoed."""
+    if not url.lower().startswith("s3://") or not url.startswith("s3://"):
+        raise ValueError(f"{_masked(url)} is not an s3:// URL (lowercase scheme, two slashes); {expected}")
+    netloc, _, key = url[len("s3://") :].partition("/")
+    bucket = netloc.rpartition("@")[2]
+    if not bucket:
+        raise ValueError(f"{_masked(url)} names no bucket; {expected}")
+    if not _BUCKET.match(bucket):
+        raise ValueError(
+            f"{_masked(url)}: {bucket!r} is not a valid S3 bucket name (3-63 lowercase letters, digits, "
+            f"'.' or '-'); {expected}"
+        )
+    if need_key and not key.strip("/"):
+        raise ValueError(f"{_masked(url)} names no key inside the bucket; {expected}")
+    return bucket, key
 
 
 class Settings(BaseSettings):
@@ -19,6 +49,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path("data"), description="input files: sec/, news/, wikipedia/")
     var_dir: Path = Field(Path("var"), description="index, model cache, reports, Prefect home")
+    min_free_mb: int = Field(64, ge=0, description="refuse to start with less free disk under var; 0: off")
     watchlist: Annotated[list[str], NoDecode] = Field(
         ["AAPL", "NVDA", "TSLA", "AMZN", "META"], description="nightly tickers: AAPL,NVDA or a JSON list"
     )
@@ -86,6 +117,36 @@ class Settings(BaseSettings):
     # sqlite:///abs/path.db; dynamodb://TABLE (boto3: AWS_ENDPOINT_URL_DYNAMODB, region, credentials).
     sessions: str = Field("", description="session store: '', sqlite:///path.db or dynamodb://TABLE")
 
+    @field_validator("chat_source")
+    @classmethod
+    def _model_source_url(cls, value: str) -> str:
+        """A URL source must be an s3:// tar archive: a typo is one line at settings load, not a
+        failure after the run has started (local dirs, .gguf files and HF ids pass unchanged)."""
+        spec = value.strip()
+        if "://" in spec or spec.lower().startswith("s3:"):
+            bucket, key = check_s3_url(spec, "expected s3://bucket/key.tar or .tar.gz")
+            if not key.split("#", 1)[0].endswith((".tar", ".tar.gz", ".tgz")):
+                raise ValueError(
+                    f"{_masked(spec)}: the key must name a .tar, .tar.gz or .tgz archive "
+                    "(s3://bucket/key.tar.gz), a local folder or a .gguf file"
+                )
+        return spec
+
+    @field_validator("result_store")
+    @classmethod
+    def _result_store_url(cls, value: str) -> str:
+        """s3:// needs a valid bucket; http(s) is not a store the flows can write to."""
+        spec = value.strip()
+        scheme = spec.split("://", 1)[0].lower() if "://" in spec else ""
+        if scheme in ("http", "https"):
+            raise ValueError(
+                f"{_masked(spec)}: an HTTP URL cannot hold results; use a folder, s3://bucket/prefix "
+                "or block:s3-bucket/NAME"
+            )
+        if scheme == "s3" or (spec.lower().startswith("s3:") and not scheme):
+            check_s3_url(spec, "expected s3://bucket/prefix", need_key=False)
+        return spec
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -122,8 +183,12 @@ class Settings(BaseSettings):
         """The default moderation policy with this deployment's overrides (validated)."""
         from models.moderation import DEFAULT_POLICY
         from models.screens import validate_policy
+        from rag.errors import ConfigError
 
-        return validate_policy({**DEFAULT_POLICY, **self.moderation_policy})
+        try:
+            return validate_policy({**DEFAULT_POLICY, **self.moderation_policy})
+        except ConfigError as exc:  # name the variable to fix, as the other setting errors do
+            raise ConfigError(f"invalid setting: RESEARCHDESK_MODERATION_POLICY: {exc}") from exc
 
     @field_validator("edgar_forms", mode="before")
     @classmethod

@@ -19,3 +19,12 @@ MAX_PDF_PAGES = 2000
 # hundred tokens; 10 MB of text is a runaway decode, and the regex passes over it would take
 # seconds per section. The cut is on characters, then the normal rules run on what is left.
 MAX_MODEL_TEXT_CHARS = 100_000
+
+# Tickers in one report run (watchlist or --tickers, after de-duplication). SEC lists ~10,000
+# tickers; a nightly of 5,000 is hours of generation on the GPU node. Past it the list is a pasted
+# file or a loop gone wrong: refused with one line before any flow starts, split it into runs.
+MAX_WATCHLIST = 5000
+
+# Earliest report date (`--as-of`, the flows' `as_of`). EDGAR's electronic filings start in 1993;
+# before that there is nothing to report from, and a report "as of" 1800 is a typo.
+EARLIEST_AS_OF = "1993-01-01"

@@ -72,6 +72,8 @@ def load_html(raw: bytes, path: Path, parser: str = "lxml") -> BeautifulSoup:
     """Parse HTML/XHTML; refuse input that is not markup so callers never see parser internals."""
     if not raw.strip():
         raise SourceError(f"{path}: empty file")
+    if b"\x00" in raw[:4096]:  # UTF-16/32 (with or without a BOM) or binary: name it, not "no markup"
+        raise SourceError(f"{path}: not HTML text (NUL bytes: UTF-16 or binary); save it as UTF-8")
     head = raw[:4096].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if not (head.startswith(b"<") or b"<html" in head):
         raise SourceError(f"{path}: not HTML (no markup at the start of the file)")
@@ -92,7 +94,7 @@ def clean_text(text: str) -> str:
 
 
 def _is_hidden(tag: Tag) -> bool:
-    style = (tag.get("style") or "").replace(" ", "").lower()
+    style = str(tag.get("style") or "").replace(" ", "").lower()
     return "display:none" in style
 
 

@@ -104,15 +104,17 @@ def _csv_records(raw: bytes, path: Path, notes: Notes) -> list[Record]:
             row = next(reader)
         except StopIteration:
             break
-        except csv.Error as exc:  # e.g. a field over the csv module's size limit
-            notes.add(f"row {n + 1}: malformed CSV ({exc}); the rest of the file was not read")
+        except csv.Error as exc:  # e.g. a field over the csv module's size limit (a 50 MB line)
+            # stop here: past a broken quoted field the next "rows" would be pieces of it
+            why = f"malformed CSV ({exc})"
+            notes.add(f"row {n + 1}: {why}; the rest of the file was not read", kind=why)
             break
         if not any(c.strip() for c in row):
             continue
         n += 1
         records.append((f"row {n}", _keyed(zip(keys, row, strict=False))))
-    if not records:
-        raise SourceError(f"{path}: news CSV has a header but no articles")
+    if not records:  # say why when a malformed row stopped the reading, not only "no articles"
+        raise SourceError(f"{path}: news CSV has a header but no articles{notes.unusable()}")
     return records
 
 
