@@ -32,7 +32,14 @@ demo: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/python tools/dep_audit.py
 	$(BIN)/python -m pytest -q
+
+# Known advisories for every installed package (pip-audit, else PyPI's JSON; see tools/dep_audit.py).
+# `make test` runs it non-strict (reports, never fails CI); `make audit STRICT=--strict` fails on findings.
+.PHONY: audit
+audit: install
+	$(BIN)/python tools/dep_audit.py $(STRICT)
 
 lint: install
 	$(BIN)/ruff check .

@@ -19,9 +19,12 @@ def artifact_key(*parts: str) -> str:
 
 
 def report_link(run_dir: Path, ticker: str, base_url: str) -> str:
-    """Where an operator opens the report: under RESEARCHDESK_REPORT_BASE_URL, else a file:// URI."""
+    """Where an operator opens the report: under RESEARCHDESK_REPORT_BASE_URL, else a file:// URI.
+    Credentials in the base URL (https://user:pass@host) are masked: artifacts live in the API's DB."""
     if base_url:
-        return f"{base_url.rstrip('/')}/{run_dir.name}/{ticker}.html"
+        from flows.redact import redact_text
+
+        return redact_text(f"{base_url.rstrip('/')}/{run_dir.name}/{ticker}.html")
     return (run_dir / f"{ticker}.html").resolve().as_uri()
 
 

@@ -81,7 +81,7 @@ def install_one_line_errors() -> OneLineErrors:
 
 
 class RedactSecrets(logging.Filter):
-    """Masks credentials (flows/redact.py) in a record's formatted message before any handler sees it,
+    """Masks credentials (flows/redact.py) in a record's formatted message and its traceback text,
     so a URL with userinfo or an e-mail in the EDGAR User-Agent never reaches a console or the API."""
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -91,4 +91,35 @@ class RedactSecrets(logging.Filter):
         clean = redact_text(message)
         if clean != message:
             record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:  # Formatter.format uses exc_text when it is set
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact_text(record.exc_text)
         return True
+
+
+def _prefect_handlers() -> list[logging.Handler]:
+    """Every handler Prefect's logging config created: its console handlers and the APILogHandler
+    on `prefect.flow_runs`/`prefect.task_runs`, which stores each run's log lines in the API's DB."""
+    loggers = [logging.getLogger()] + [
+        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
+    ]
+    seen: dict[int, logging.Handler] = {}
+    for logger in loggers:
+        for handler in logger.handlers:
+            if type(handler).__module__.startswith("prefect."):
+                seen.setdefault(id(handler), handler)
+    return list(seen.values())
+
+
+def install_redaction() -> list[logging.Handler]:
+    """RedactSecrets on every Prefect handler (importing Prefect first, which creates them), in
+    every mode, `--debug` included: the API's copy of a run's logs outlives the terminal's.
+    Idempotent; returns the handlers it covers."""
+    from prefect import flow  # noqa: F401
+
+    handlers = _prefect_handlers()
+    for handler in handlers:
+        if not any(isinstance(f, RedactSecrets) for f in handler.filters):
+            handler.addFilter(RedactSecrets())
+    return handlers

@@ -12,6 +12,9 @@ The only markup this module marks safe (`markupsafe.Markup`) is:
   only variable part is an integer (`cite_html`);
 - chart SVG, and only charts that `reports.charts.verified_charts` confirms are exactly what
   `financial_charts` builds from the report's own facts (numbers in, escaped labels only).
+
+And it does not trust even that: every HTML page's body then passes the nh3 allow-list
+(`reports.page_clean.clean_page`), which returns the page unchanged when it removes nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pydantic import BaseModel
 
 from reports.charts import verified_charts
 from reports.model import Paragraph, Report, RunEntry, RunSummary, SectionBadge
+from reports.page_clean import clean_page
 from reports.sanitize import CITATION_MARKER, sanitize_inline, sanitize_model_text
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -323,10 +327,13 @@ def render_markdown(report: Report) -> str:
 
 
 def render_html(report: Report) -> str:
-    """`<TICKER>.html`: one self-contained page (inline CSS and SVG, no JS, works offline)."""
-    return get_environment().get_template("report.html.j2").render(**_report_context(report))
+    """`<TICKER>.html`: one self-contained page (inline CSS and SVG, no JS, works offline), its body
+    through the nh3 allow-list (reports/page_clean.py) with only the verified charts held out."""
+    context = _report_context(report)
+    page = get_environment().get_template("report.html.j2").render(**context)
+    return clean_page(page, trusted=[str(chart["svg"]) for chart in context["charts"]])
 
 
 def render_index(run: RunSummary) -> str:
     """`index.html` for a run: every ticker with status, section badges, links and failures."""
-    return get_environment().get_template("index.html.j2").render(run=run)
+    return clean_page(get_environment().get_template("index.html.j2").render(run=run))
