@@ -113,8 +113,8 @@ def ask(ticker: str, question: str, session: str | None, as_json: bool) -> int:
         retriever = settings_retriever(settings)
         facts = [
             f
-            for f in facts_mod.read_facts(settings.index_dir / FACTS_FILE)
-            if f.ticker == company.ticker and (not f.filed or f.filed <= today)
+            for f in facts_mod.read_facts(settings.index_dir / FACTS_FILE, ticker=company.ticker)
+            if not f.filed or f.filed <= today
         ]
 
         def search(text: str):

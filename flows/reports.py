@@ -92,8 +92,8 @@ def build_context_task(ticker: str, as_of: str, run_id: str, audit_dir: Path) ->
         raise NoDataError(f"nothing ingested yet ({facts_path} is missing): run `researchdesk ingest` first")
     facts = [  # point in time: only what had been filed by the report date
         f
-        for f in facts_mod.read_facts(facts_path)
-        if f.ticker == company.ticker and (not f.filed or f.filed <= as_of)
+        for f in facts_mod.read_facts(facts_path, ticker=company.ticker)
+        if not f.filed or f.filed <= as_of
     ]
     table = report_facts(facts) if facts else None
     retriever = settings_retriever(settings)
@@ -111,7 +111,7 @@ def build_context_task(ticker: str, as_of: str, run_id: str, audit_dir: Path) ->
         fit=shared_prompt_budget(settings.chat_preset, str(settings.models_dir)),
         screen=_input_screen(settings),
         unit=get_preset(settings.chat_preset).generation_unit,
-        risks=[r for r in read_risk_factors(settings.index_dir) if r.ticker == company.ticker],
+        risks=read_risk_factors(settings.index_dir, ticker=company.ticker),
         encode=retriever.embedder.encode,
     )
     for d in ctx.dropped:

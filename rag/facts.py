@@ -339,20 +339,23 @@ def write_facts(facts: list[Fact], path: Path) -> Path:
     return path
 
 
-def read_facts(path: Path) -> list[Fact]:
-    """Read a table written by `write_facts` back into `Fact`s."""
+def read_facts(path: Path, ticker: str | None = None) -> list[Fact]:
+    """Read a table written by `write_facts` back into `Fact`s; `ticker`: only that company's rows,
+    filtered inside the parquet read (a report run reads once per ticker: at 500 tickers the whole
+    table is 107,600 rows, one company's a few hundred)."""
     import pandas as pd
 
     path = Path(path)
     try:
-        df = pd.read_parquet(path, engine="pyarrow")
+        filters = [("ticker", "==", ticker)] if ticker else None
+        df = pd.read_parquet(path, engine="pyarrow", filters=filters)
     except (OSError, ValueError) as e:
         raise SourceError(f"{path}: cannot read facts parquet ({type(e).__name__}: {e})") from e
     missing = set(_COLUMNS) - set(df.columns)
     if missing:
         raise SourceError(f"{path}: not a facts table (missing columns {sorted(missing)})")
-    # Column lists, not `to_dict("records")`: report runs read the whole table once per ticker, and
-    # at 500 tickers (107,600 rows) records took 5.2 s a read, columns 1.4 s (bench/load.py).
+    # Column lists, not `to_dict("records")`: ingest reads whole tables; at 500 tickers (107,600
+    # rows) records took 5.2 s a read, columns 1.4 s (bench/load.py).
     # `extra` holds a few dozen distinct JSON strings: each is parsed once, every row gets a copy.
     cols = {c: df[c].tolist() for c in _COLUMNS}
     cols["value"] = [float(v) for v in cols["value"]]

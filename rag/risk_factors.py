@@ -362,10 +362,11 @@ def passage_for(risk: RiskFactor, passages: pd.DataFrame) -> str | None:
 _COLUMNS = list(RiskFactor.__dataclass_fields__)
 
 
-def read_risk_factors(index_dir: Path) -> list[RiskFactor]:
-    """The index's risk factors table; [] for an index ingested before the table existed."""
+def read_risk_factors(index_dir: Path, ticker: str | None = None) -> list[RiskFactor]:
+    """The index's risk factors table (`ticker`: that company's rows only, filtered in the read);
+    [] for an index ingested before the table existed."""
     path = Path(index_dir) / RISKS_FILE
-    return read_risk_parquet(path) if path.exists() else []
+    return read_risk_parquet(path, ticker) if path.exists() else []
 
 
 def write_risk_factors(risks: list[RiskFactor], path: Path) -> Path:
@@ -380,12 +381,12 @@ def write_risk_factors(risks: list[RiskFactor], path: Path) -> Path:
     return path
 
 
-def read_risk_parquet(path: Path) -> list[RiskFactor]:
-    """Rows written by `write_risk_factors`."""
+def read_risk_parquet(path: Path, ticker: str | None = None) -> list[RiskFactor]:
+    """Rows written by `write_risk_factors` (`ticker`: only that company's)."""
     import pandas as pd
 
     try:
-        df = pd.read_parquet(path, engine="pyarrow")
+        df = pd.read_parquet(path, engine="pyarrow", filters=[("ticker", "==", ticker)] if ticker else None)
     except (OSError, ValueError) as e:
         raise SourceError(f"{path}: cannot read risk factors parquet ({type(e).__name__}: {e})") from e
     missing = set(_COLUMNS) - set(df.columns)

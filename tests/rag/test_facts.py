@@ -223,6 +223,17 @@ def test_parquet_round_trip(tmp_path, inline):
     assert read_facts(write_facts([], tmp_path / "empty.parquet")) == []
 
 
+def test_reading_one_tickers_facts_filters_in_the_read(tmp_path, inline):
+    from dataclasses import replace
+
+    nvda = inline["nvda-10-k-2025-02-26"]
+    other = [replace(f, ticker="ZZZ") for f in nvda[:7]]
+    path = write_facts(other + nvda, tmp_path / "facts.parquet")
+    assert read_facts(path, ticker="NVDA") == nvda
+    assert read_facts(path, ticker="ZZZ") == other
+    assert read_facts(path, ticker="AAPL") == []
+
+
 def _write(name: str, data: bytes):
     def make(tmp_path: Path) -> Path:
         (tmp_path / name).write_bytes(data)

@@ -191,6 +191,7 @@ def test_ingest_writes_the_table_caches_it_and_links_passages(tmp_path, monkeypa
     rows = rf.read_risk_factors(index)
     assert summary.risk_factors == len(rows) == 28 and (index / RISKS_FILE).exists()
     assert rows[0].heading == EXPECTED["aapl-10-k-2024-11-01"][2]
+    assert rf.read_risk_factors(index, ticker="AAPL") == rows and rf.read_risk_factors(index, ticker="NVDA") == []
 
     # unchanged file: rows come from the per-file cache, extraction is not run again
     def boom(path):
