@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 # S3 bucket names (AWS rules): 3-63 of lowercase letters, digits, '.' and '-', starting and ending
 # with a letter or digit, not shaped like an IP address.
 _BUCKET = re.compile(r"^(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_USERINFO = re.compile(r"^([a-zA-Z0-9+.-]*://)[^/@]*@")
+_USERINFO = re.compile(r"^([a-zA-Z0-9+.-]*://)[^@]*@")  # to the last "@": AWS secrets hold "/" and "+"
 
 
 def _masked(url: str) -> str:
@@ -30,8 +30,8 @@ def check_s3_url(url: str, expected: str, need_key: bool = True) -> tuple[str, s
     line naming the variable). Userinfo (s3://KEY:SECRET@bucket) is allowed and never echoed."""
     if not url.lower().startswith("s3://") or not url.startswith("s3://"):
         raise ValueError(f"{_masked(url)} is not an s3:// URL (lowercase scheme, two slashes); {expected}")
-    netloc, _, key = url[len("s3://") :].partition("/")
-    bucket = netloc.rpartition("@")[2]
+    rest = url[len("s3://") :].rpartition("@")[2]  # userinfo ends at the last "@" (a secret may hold "/")
+    bucket, _, key = rest.partition("/")
     if not bucket:
         raise ValueError(f"{_masked(url)} names no bucket; {expected}")
     if not _BUCKET.match(bucket):

@@ -100,6 +100,8 @@ CLI_ROWS = [  # (name, argv, extra env, exit code, regex on the one stderr line)
      r"RESEARCHDESK_RESULT_STORE: .*'Bad_Bucket!' is not a valid S3 bucket name"),
     ("s3 secret not echoed", ["ingest"], {"RESEARCHDESK_RESULT_STORE": "s3://AKEY:SECRETX@Bad_Bucket/x"}, 2,
      r"'s3://\*\*\*@Bad_Bucket/x': 'Bad_Bucket' is not a valid S3 bucket name"),
+    ("s3 secret with slash", ["ingest"], {"RESEARCHDESK_RESULT_STORE": "s3://AKEY:SECRETX/x+y@Bad_Bucket/x"}, 2,
+     r"'s3://\*\*\*@Bad_Bucket/x': 'Bad_Bucket' is not a valid S3 bucket name"),
     ("http result store", ["ingest"], {"RESEARCHDESK_RESULT_STORE": "https://example.com/results"}, 2,
      r"RESEARCHDESK_RESULT_STORE: .*an HTTP URL cannot hold results"),
     ("http model source", ["ingest"], {"RESEARCHDESK_CHAT_SOURCE": "http://example.com/m.tar"}, 2,
