@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from tests.flows.conftest import aapl_data_dir
+
 ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT / "data"
 BENCH = ROOT / "bench" / "load.py"
-
-
-def _apple_data(root: Path) -> Path:
-    """A data dir with only Apple's 10-K, companyfacts and news, and the Wikipedia pages: fast to ingest."""
-    data = root / "data"
-    for sub in ("sec/filings", "sec/companyfacts", "news", "wikipedia"):
-        (data / sub).mkdir(parents=True)
-    shutil.copy(DATA / "sec" / "company_tickers.json.gz", data / "sec")
-    shutil.copy(DATA / "sec" / "filings" / "aapl-10-k-2024-11-01.html.gz", data / "sec" / "filings")
-    shutil.copy(next((DATA / "sec" / "companyfacts").glob("*AAPL*")), data / "sec" / "companyfacts")
-    shutil.copy(DATA / "news" / "AAPL.csv.gz", data / "news")
-    shutil.copy(DATA / "wikipedia" / "companies.jsonl.gz", data / "wikipedia")
-    return data
 
 
 def _bench(*args: str) -> subprocess.CompletedProcess:
@@ -33,7 +20,7 @@ def _bench(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_small_load_run_writes_every_report_and_prints_the_json(tmp_path: Path):
-    data = _apple_data(tmp_path)
+    data = aapl_data_dir(tmp_path)  # Apple's 10-K, facts, news + Wikipedia: fast
     out = _bench("--tickers", "4", "--every", "2", "--data", str(data), "--work", str(tmp_path / "work"))
     assert out.returncode == 0, out.stderr[-3000:]
     lines = out.stdout.strip().splitlines()
